@@ -1,0 +1,189 @@
+"""Running a coursework's rows: quick mode, seeds, stored results and the reported-vs-ours table."""
+import datetime
+import json
+import math
+import os
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from .utils import set_seed
+
+# SPEC's rule: a single reported run is reproduced when our mean is within 1.5 points of it,
+# or it lies inside our seeds' min..max.
+TOLERANCE = 0.015
+# A run "failed" like the reports' lr 0.9 rows when it is no better than guessing among 10 classes.
+FAILURE_ACC = 0.11
+
+
+def _env_flag(name):
+    return os.environ.get(name, '').strip().lower() in ('1', 'true', 'yes', 'on')
+
+
+def quick_mode():
+    """True when MY_UTILS_QUICK=1: notebooks use a small subset and one or two epochs."""
+    return _env_flag('MY_UTILS_QUICK')
+
+
+def num_seeds(default=3):
+    """Seeds per base run: MY_UTILS_SEEDS, else `default` (1 in quick mode)."""
+    value = os.environ.get('MY_UTILS_SEEDS')
+    if value:
+        try:
+            n = int(value)
+        except ValueError:
+            raise ValueError(f'MY_UTILS_SEEDS must be a whole number, got {value!r}') from None
+        if n < 1:
+            raise ValueError(f'MY_UTILS_SEEDS must be at least 1, got {n}')
+        return n
+    return 1 if quick_mode() else default
+
+
+def run_info():
+    """One line for a notebook's first cell: mode, device, versions, date."""
+    from .devices import try_gpu
+    mode = 'quick' if quick_mode() else 'full'
+    return (f'mode: {mode}; device: {try_gpu()}; torch {torch.__version__}; '
+            f'date: {datetime.date.today().isoformat()}')
+
+
+class ResultStore:
+    """The finished runs of one notebook, keyed by (row, seed).
+
+    Saved to $MY_UTILS_RESULTS/<name>.json after every run when that variable is set (the
+    reproduce command sets it), so a stopped reproduction restarts where it left off;
+    otherwise kept in memory only, so quick runs and nbval never write files.
+    """
+
+    def __init__(self, name, directory=None):
+        directory = directory or os.environ.get('MY_UTILS_RESULTS')
+        suffix = '.quick.json' if quick_mode() else '.json'
+        self.path = Path(directory) / f'{name}{suffix}' if directory else None
+        self.name = name
+        self._records = {}
+        if self.path and self.path.exists():
+            try:
+                saved = json.loads(self.path.read_text())
+            except json.JSONDecodeError as err:
+                raise ValueError(f'{self.path} is not valid JSON ({err}); move it away to start '
+                                 'this notebook\'s results afresh') from None
+            self._records = {(r['row'], r['seed']): r for r in saved['runs']}
+
+    def run(self, row, seed, train_fn):
+        """Return the record of (row, seed), training it with `train_fn()` only if not stored yet.
+
+        Every generator is seeded with `seed` first, so a model built inside `train_fn` starts
+        from the same weights each time.
+        """
+        key = (row, seed)
+        if key in self._records:
+            return self._records[key]
+        set_seed(seed)
+        start = time.time()
+        history = train_fn()
+        record = {'row': row, 'seed': seed, 'wall_s': round(time.time() - start, 1),
+                  'torch': torch.__version__, 'quick': quick_mode(),
+                  'date': datetime.datetime.now().isoformat(timespec='seconds')}
+        record.update(_summary(history))
+        # An interrupted run is not a result: keep it out of the store so a restart reruns it.
+        if record['status'] != 'interrupted':
+            self._records[key] = record
+            self._save()
+        return record
+
+    def records(self, row):
+        """All stored runs of one row, by seed."""
+        return sorted((r for (name, _), r in self._records.items() if name == row),
+                      key=lambda r: r['seed'])
+
+    def _save(self):
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        runs = sorted(self._records.values(), key=lambda r: (r['row'], r['seed']))
+        tmp = self.path.with_suffix('.tmp')
+        tmp.write_text(json.dumps({'notebook': self.name, 'runs': runs}, indent=1))
+        tmp.replace(self.path)  # never leave a half-written file behind
+
+
+def _summary(history):
+    """The numbers a report needs from a training History."""
+    final = history.final()
+    return {'status': history.status, 'device': str(history.device),
+            'epochs': len(history.train_loss),
+            'train_loss': final.get('train_loss'), 'train_acc': final.get('train_acc'),
+            'test_acc': final.get('test_acc'), 'best_test_acc': history.best_test_acc,
+            'best_epoch': history.best_epoch, 'examples_per_sec': history.examples_per_sec,
+            'history': history.to_dict()}
+
+
+def _is_failure(record):
+    loss = record.get('train_loss')
+    return (record['status'] == 'diverged' or loss is None or not math.isfinite(loss)
+            or (record.get('test_acc') or 0) <= FAILURE_ACC)
+
+
+def verdict(reported, records, failure=False, metric='test_acc'):
+    """(verdict, reason) for one row, by SPEC's rule."""
+    if not records:
+        return 'not yet run', 'no run stored for this row'
+    if failure:
+        failed = sum(_is_failure(r) for r in records)
+        if failed == len(records):
+            return 'reproduced', f'the run fails as reported ({failed}/{len(records)} seeds)'
+        return 'not reproduced', f'only {failed}/{len(records)} seeds failed; the report had a failure'
+    values = [r[metric] for r in records if r.get(metric) is not None]
+    mean = statistics.fmean(values)
+    if abs(mean - reported) <= TOLERANCE:
+        return 'reproduced', f'mean within {TOLERANCE * 100:.1f} points of the report'
+    if min(values) <= reported <= max(values):
+        return 'reproduced', 'the reported value lies inside our min..max'
+    side = 'below' if mean < reported else 'above'
+    return 'not reproduced', f'mean {(mean - reported) * 100:+.1f} points ({side} the report)'
+
+
+def summarize(values):
+    """'mean ± std (min..max, n=K)' for a list of accuracies."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return '-'
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f'{mean:.4f} ± {std:.4f} ({min(values):.4f}..{max(values):.4f}, n={len(values)})'
+
+
+class Markdown(str):
+    """A string that a notebook renders as Markdown and a terminal prints as it is."""
+
+    def _repr_markdown_(self):
+        return str(self)
+
+
+def compare_table(rows, store, metric='test_acc'):
+    """The reported numbers beside ours, one line per row, with SPEC's verdict.
+
+    rows: dicts with 'row' (the store key), 'setup' (text), 'reported' (the reported test
+    accuracy, or None if the report gives none) and optionally 'failure' (True for a
+    reported divergence) and 'note'.
+    """
+    lines = ['| row | set-up | reported | ours: mean ± std (min..max, n) | verdict |',
+             '| --- | --- | --- | --- | --- |']
+    for spec in rows:
+        records = store.records(spec['row'])
+        reported = spec.get('reported')
+        if reported is None:
+            result, reason = ('measured' if records else 'not yet run'), spec.get('note', 'no number reported')
+        else:
+            result, reason = verdict(reported, records, spec.get('failure', False), metric)
+        shown = '-' if reported is None else (f'{reported:.4f}' if isinstance(reported, float) else str(reported))
+        ours = summarize([r.get(metric) for r in records])
+        if records and any(r['status'] == 'diverged' for r in records):
+            ours += ' (diverged)'
+        lines.append(f"| {spec['row']} | {spec['setup']} | {shown} | {ours} | {result}: {reason} |")
+    return Markdown('\n'.join(lines))
+
+
+__all__ = ['quick_mode', 'num_seeds', 'run_info', 'ResultStore', 'verdict', 'summarize',
+           'compare_table', 'Markdown']

@@ -1,0 +1,170 @@
+"""Plots: d2l's helpers, and an Animator that redraws one figure in place in a notebook."""
+import io
+
+import matplotlib
+from matplotlib import pyplot as plt
+from matplotlib.figure import Figure
+
+from .devices import _in_notebook
+
+
+def use_svg_display():
+    """Use the svg format to display a plot in Jupyter."""
+    # IPython 9 removed IPython.display.set_matplotlib_formats; this is where it lives now.
+    try:
+        from matplotlib_inline import backend_inline
+    except ImportError:  # plain Python without Jupyter: nothing to configure
+        return
+    backend_inline.set_matplotlib_formats('svg')
+
+
+def set_figsize(figsize=(3.5, 2.5)):
+    """Set the figure size for matplotlib."""
+    use_svg_display()
+    plt.rcParams['figure.figsize'] = figsize
+
+
+def set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend):
+    """Set the axes for matplotlib."""
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_xscale(xscale)
+    axes.set_yscale(yscale)
+    axes.set_xlim(xlim)
+    axes.set_ylim(ylim)
+    if legend:
+        axes.legend(legend)
+    axes.grid()
+
+
+def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None,
+         ylim=None, xscale='linear', yscale='linear',
+         fmts=('-', 'm--', 'g-.', 'r:'), figsize=(3.5, 2.5), axes=None):
+    """Plot data points."""
+    if legend is None:
+        legend = []
+    set_figsize(figsize)
+    axes = axes if axes else plt.gca()
+
+    def has_one_axis(X):  # True if X is a 1-d tensor or list
+        return (hasattr(X, 'ndim') and X.ndim == 1
+                or isinstance(X, list) and not hasattr(X[0], '__len__'))
+
+    if has_one_axis(X):
+        X = [X]
+    if Y is None:
+        X, Y = [[]] * len(X), X
+    elif has_one_axis(Y):
+        Y = [Y]
+    if len(X) != len(Y):
+        X = X * len(Y)
+    axes.cla()
+    for x, y, fmt in zip(X, Y, fmts):
+        if len(x):
+            axes.plot(x, y, fmt)
+        else:
+            axes.plot(y, fmt)
+    set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
+
+
+def _as_image(img):
+    """A tensor (C,H,W), (H,W,C) or (H,W), or a PIL image, as something imshow takes."""
+    if hasattr(img, 'detach'):
+        img = img.detach().cpu()
+        if img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[-1] not in (1, 3):
+            img = img.permute(1, 2, 0)
+        if img.ndim == 3 and img.shape[-1] == 1:
+            img = img[..., 0]
+        return img.numpy()
+    return img
+
+
+def show_images(imgs, num_rows, num_cols, titles=None, scale=1.5):
+    """Plot a list of images (tensors or PIL images)."""
+    figsize = (num_cols * scale, num_rows * scale)
+    _, axes = plt.subplots(num_rows, num_cols, figsize=figsize, squeeze=False)
+    axes = axes.flatten()
+    for i, (ax, img) in enumerate(zip(axes, imgs)):
+        image = _as_image(img)
+        ax.imshow(image, cmap='gray' if getattr(image, 'ndim', 3) == 2 else None)
+        ax.axes.get_xaxis().set_visible(False)
+        ax.axes.get_yaxis().set_visible(False)
+        if titles:
+            ax.set_title(titles[i])
+    return axes
+
+
+class Animator:
+    """For plotting data in animation.
+
+    The figure is built outside pyplot, so it never opens a window, never shows up a
+    second time at the end of the cell, and needs no closing. In a notebook one display
+    handle is updated in place with a PNG of the figure, so text printed in the same cell
+    stays; elsewhere (scripts, tests, CI) it draws nothing until `save` is called.
+    """
+
+    def __init__(self, xlabel=None, ylabel=None, legend=None, xlim=None,
+                 ylim=None, xscale='linear', yscale='linear',
+                 fmts=('-', 'm--', 'g-.', 'r:'), nrows=1, ncols=1,
+                 figsize=(3.5, 2.5)):
+        if legend is None:
+            legend = []
+        self.fig = Figure(figsize=figsize, dpi=100)
+        self.axes = self.fig.subplots(nrows, ncols, squeeze=False).flatten()
+        self.config_axes = lambda: set_axes(
+            self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
+        self.X, self.Y, self.fmts = None, None, fmts
+        self._handle = None
+        self._live = _in_notebook()
+
+    def add(self, x, y):
+        """Add data points (one per curve) and redraw."""
+        if not hasattr(y, '__len__'):
+            y = [y]
+        n = len(y)
+        if not hasattr(x, '__len__'):
+            x = [x] * n
+        if not self.X:
+            self.X = [[] for _ in range(n)]
+        if not self.Y:
+            self.Y = [[] for _ in range(n)]
+        for i, (a, b) in enumerate(zip(x, y)):
+            if a is not None and b is not None:
+                self.X[i].append(a)
+                self.Y[i].append(b)
+        self._draw()
+        if self._live:
+            self._show()
+
+    def _draw(self):
+        self.axes[0].cla()
+        for x, y, fmt in zip(self.X, self.Y, self.fmts):
+            self.axes[0].plot(x, y, fmt)
+        self.config_axes()
+
+    def _show(self):
+        from IPython.display import Image, display
+        image = Image(data=self._png(), format='png')
+        if self._handle is None:
+            self._handle = display(image, display_id=True)
+        else:
+            self._handle.update(image)
+
+    def _png(self):
+        buffer = io.BytesIO()
+        self.fig.savefig(buffer, format='png')
+        return buffer.getvalue()
+
+    def save(self, path):
+        """Save the figure as it is now (the format follows the file name)."""
+        if self.X:
+            self._draw()
+        self.fig.savefig(path, bbox_inches='tight')
+        return path
+
+    def close(self):
+        """Kept for code that calls it; the figure lives outside pyplot, so there is nothing to free."""
+        self._handle = None
+
+
+__all__ = ['use_svg_display', 'set_figsize', 'set_axes', 'plot', 'show_images', 'Animator', 'plt', 'matplotlib']

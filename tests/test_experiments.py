@@ -1,0 +1,105 @@
+import json
+
+import pytest
+
+from my_utils import experiments
+from my_utils.experiments import ResultStore, compare_table, num_seeds, quick_mode, verdict
+
+
+class FakeHistory:
+    """Just the part of training.History that the store reads."""
+
+    def __init__(self, test_acc, status='finished', train_loss=0.3):
+        self.status, self.device = status, 'cpu'
+        self.train_loss, self.train_acc, self.test_acc = [train_loss], [0.9], [test_acc]
+        self.best_test_acc, self.best_epoch, self.examples_per_sec = test_acc, 1, 1000.0
+
+    def final(self):
+        return {'train_loss': self.train_loss[-1], 'train_acc': self.train_acc[-1],
+                'test_acc': self.test_acc[-1]}
+
+    def to_dict(self):
+        return {'test_acc': self.test_acc}
+
+
+def test_quick_mode_and_seeds_follow_the_environment(monkeypatch):
+    monkeypatch.delenv('MY_UTILS_SEEDS', raising=False)
+    monkeypatch.setenv('MY_UTILS_QUICK', '1')
+    assert quick_mode() and num_seeds() == 1
+    monkeypatch.setenv('MY_UTILS_QUICK', '0')
+    assert not quick_mode() and num_seeds() == 3
+    monkeypatch.setenv('MY_UTILS_SEEDS', '5')
+    assert num_seeds() == 5
+    monkeypatch.setenv('MY_UTILS_SEEDS', 'three')
+    with pytest.raises(ValueError, match='MY_UTILS_SEEDS must be a whole number'):
+        num_seeds()
+
+
+def test_store_runs_each_row_and_seed_once_and_survives_a_restart(tmp_path, monkeypatch):
+    monkeypatch.delenv('MY_UTILS_QUICK', raising=False)
+    calls = []
+
+    def train():
+        calls.append(1)
+        return FakeHistory(0.85)
+
+    store = ResultStore('nb', directory=tmp_path)
+    store.run('base', 0, train)
+    store.run('base', 0, train)
+    assert len(calls) == 1
+    saved = json.loads((tmp_path / 'nb.json').read_text())
+    assert saved['runs'][0]['test_acc'] == 0.85 and saved['runs'][0]['seed'] == 0
+    restarted = ResultStore('nb', directory=tmp_path)
+    restarted.run('base', 0, train)
+    assert len(calls) == 1 and restarted.records('base')[0]['test_acc'] == 0.85
+
+
+def test_store_keeps_quick_results_apart_and_memory_only_without_a_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv('MY_UTILS_QUICK', '1')
+    monkeypatch.delenv('MY_UTILS_RESULTS', raising=False)
+    assert ResultStore('nb').path is None
+    assert ResultStore('nb', directory=tmp_path).path.name == 'nb.quick.json'
+
+
+def test_interrupted_runs_are_not_stored(tmp_path):
+    store = ResultStore('nb', directory=tmp_path)
+    store.run('base', 0, lambda: FakeHistory(0.5, status='interrupted'))
+    assert store.records('base') == []
+
+
+def test_a_corrupt_results_file_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.delenv('MY_UTILS_QUICK', raising=False)
+    (tmp_path / 'nb.json').write_text('{not json')
+    with pytest.raises(ValueError, match='move it away'):
+        ResultStore('nb', directory=tmp_path)
+
+
+def records(*accs, status='finished'):
+    return [{'test_acc': a, 'train_loss': 0.3, 'status': status} for a in accs]
+
+
+def test_verdict_follows_the_spec_rule():
+    assert verdict(0.86, records(0.85, 0.855, 0.86))[0] == 'reproduced'  # mean within 1.5 points
+    assert verdict(0.86, records(0.80, 0.90))[0] == 'reproduced'  # inside min..max
+    result, reason = verdict(0.86, records(0.80, 0.81, 0.82))
+    assert result == 'not reproduced' and 'below' in reason
+    assert verdict(0.86, [])[0] == 'not yet run'
+    assert verdict(0.1, records(0.1, status='diverged'), failure=True)[0] == 'reproduced'
+    assert verdict(0.1, records(0.8), failure=True)[0] == 'not reproduced'
+
+
+def test_compare_table_lists_every_row(tmp_path):
+    store = ResultStore('nb', directory=tmp_path)
+    store.run('base', 0, lambda: FakeHistory(0.86))
+    table = compare_table([{'row': 'base', 'setup': 'lr 0.1', 'reported': 0.860},
+                           {'row': 'other', 'setup': 'lr 0.9', 'reported': 0.1, 'failure': True}], store)
+    lines = table.splitlines()
+    assert len(lines) == 4
+    assert 'reproduced' in lines[2] and '0.8600' in lines[2]
+    assert 'not yet run' in lines[3]
+    assert table._repr_markdown_() == str(table)
+
+
+def test_run_info_names_mode_and_device(monkeypatch):
+    monkeypatch.setenv('MY_UTILS_QUICK', '1')
+    assert experiments.run_info().startswith('mode: quick; device: ')

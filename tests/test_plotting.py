@@ -1,0 +1,80 @@
+import subprocess
+import sys
+
+import matplotlib
+import pytest
+import torch
+from PIL import Image
+
+from my_utils import plotting
+
+
+def test_use_svg_display_works_on_current_ipython():
+    plotting.use_svg_display()  # IPython 9 removed the function d2l called here
+
+
+def test_plot_draws_all_curves():
+    matplotlib.use('Agg')
+    x = torch.arange(0, 3, 0.1)
+    plotting.plot(x, [x, x ** 2], 'x', 'f(x)', legend=['x', 'x^2'])
+    axes = plotting.plt.gca()
+    assert len(axes.lines) == 2
+    assert axes.get_xlabel() == 'x'
+    plotting.plt.close('all')
+
+
+def test_show_images_takes_tensors_and_pil_images():
+    matplotlib.use('Agg')
+    images = [torch.rand(28, 28), torch.rand(1, 28, 28), torch.rand(3, 32, 32),
+              Image.new('RGB', (32, 32))]
+    axes = plotting.show_images(images, 1, 4, titles=['a', 'b', 'c', 'd'])
+    assert [ax.get_title() for ax in axes] == ['a', 'b', 'c', 'd']
+    plotting.plt.close('all')
+
+
+def test_animator_is_silent_headless_and_saves(tmp_path, capsys):
+    animator = plotting.Animator(xlabel='epoch', xlim=[1, 3], legend=['train loss', 'test acc'])
+    for epoch in range(1, 4):
+        animator.add(epoch, (1.0 / epoch, 0.5 + 0.1 * epoch))
+    assert animator.Y[0] == [1.0, 0.5, 1.0 / 3]
+    path = animator.save(tmp_path / 'curves.png')
+    assert path.stat().st_size > 1000
+    animator.close()
+    assert capsys.readouterr().out == ''
+    assert plotting.plt.get_fignums() == []  # never registered with pyplot: no window, no stray figure
+
+
+def test_animator_skips_missing_points():
+    animator = plotting.Animator(legend=['a', 'b'])
+    animator.add(1, (0.5, None))
+    assert animator.Y == [[0.5], []]
+
+
+def test_animator_in_a_script_prints_nothing():
+    code = ('import my_utils as mu\n'
+            'a = mu.Animator(legend=["x"])\n'
+            'for i in range(3): a.add(i, i)\n')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ''
+
+
+def test_animator_updates_one_display_in_place(monkeypatch):
+    shown, updates = [], []
+
+    class Handle:
+        def update(self, obj):
+            updates.append(obj)
+
+    def fake_display(obj, display_id=False):
+        shown.append(obj)
+        return Handle()
+
+    import IPython.display
+    monkeypatch.setattr(IPython.display, 'display', fake_display)
+    animator = plotting.Animator(legend=['loss'])
+    animator._live = True  # as in a notebook kernel
+    for epoch in range(3):
+        animator.add(epoch, 1.0)
+    assert len(shown) == 1 and len(updates) == 2
+    assert shown[0].format == 'png' and shown[0].data[:4] == b'\x89PNG'
