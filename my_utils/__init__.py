@@ -12,17 +12,15 @@ from torch.utils import data
 from torchvision import transforms
 from IPython import display
 
-# TEMPORARY while the modules are being written: skip the ones not there yet.
-import importlib as _importlib
-for _name in ['devices', 'utils', 'plotting', 'data', 'fastdata', 'augment', 'synthetic',
-              'layers', 'training', 'experiments']:
-    try:
-        _module = _importlib.import_module(f'.{_name}', __name__)
-    except ModuleNotFoundError as _err:
-        if _err.name != f'{__name__}.{_name}':
-            raise
-        continue
-    for _public in getattr(_module, '__all__', [n for n in dir(_module) if not n.startswith('_')]):
-        globals()[_public] = getattr(_module, _public)
+from .devices import *  # noqa: F401,F403
+from .utils import *  # noqa: F401,F403
+from .plotting import *  # noqa: F401,F403
+from .datasets import *  # noqa: F401,F403
+from .fastdata import *  # noqa: F401,F403
+from .augment import *  # noqa: F401,F403
+from .synthetic import *  # noqa: F401,F403
+from .layers import *  # noqa: F401,F403
+from .training import *  # noqa: F401,F403
+from .experiments import *  # noqa: F401,F403
 
 __version__ = '0.1.0'

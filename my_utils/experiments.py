@@ -63,6 +63,7 @@ class ResultStore:
         self.path = Path(directory) / f'{name}{suffix}' if directory else None
         self.name = name
         self._records = {}
+        self.rows = []  # the notebook's reported rows, as given to compare_table
         if self.path and self.path.exists():
             try:
                 saved = json.loads(self.path.read_text())
@@ -70,6 +71,7 @@ class ResultStore:
                 raise ValueError(f'{self.path} is not valid JSON ({err}); move it away to start '
                                  'this notebook\'s results afresh') from None
             self._records = {(r['row'], r['seed']): r for r in saved['runs']}
+            self.rows = saved.get('rows', [])
 
     def run(self, row, seed, train_fn):
         """Return the record of (row, seed), training it with `train_fn()` only if not stored yet.
@@ -98,13 +100,21 @@ class ResultStore:
         return sorted((r for (name, _), r in self._records.items() if name == row),
                       key=lambda r: r['seed'])
 
+    def remember_rows(self, rows, metric):
+        """Keep the reported rows with the results, so a report can be written from the file alone."""
+        known = {row['row']: row for row in self.rows}
+        for row in rows:
+            known[row['row']] = dict(row, metric=row.get('metric', metric))
+        self.rows = list(known.values())
+        self._save()
+
     def _save(self):
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         runs = sorted(self._records.values(), key=lambda r: (r['row'], r['seed']))
         tmp = self.path.with_suffix('.tmp')
-        tmp.write_text(json.dumps({'notebook': self.name, 'runs': runs}, indent=1))
+        tmp.write_text(json.dumps({'notebook': self.name, 'rows': self.rows, 'runs': runs}, indent=1))
         tmp.replace(self.path)  # never leave a half-written file behind
 
 
@@ -164,26 +174,37 @@ class Markdown(str):
 def compare_table(rows, store, metric='test_acc'):
     """The reported numbers beside ours, one line per row, with SPEC's verdict.
 
-    rows: dicts with 'row' (the store key), 'setup' (text), 'reported' (the reported test
-    accuracy, or None if the report gives none) and optionally 'failure' (True for a
-    reported divergence) and 'note'.
+    rows: dicts with 'row' (the store key), 'setup' (text), 'reported' (the reported number,
+    or None if the report gives none) and optionally 'failure' (True for a reported
+    divergence), 'metric' (this row's metric, else `metric`) and 'note'. The rows are also
+    kept in the store, so `python -m my_utils.reproduce` can write the report from its file.
     """
+    store.remember_rows(rows, metric)
     lines = ['| row | set-up | reported | ours: mean ± std (min..max, n) | verdict |',
              '| --- | --- | --- | --- | --- |']
-    for spec in rows:
-        records = store.records(spec['row'])
-        reported = spec.get('reported')
-        if reported is None:
-            result, reason = ('measured' if records else 'not yet run'), spec.get('note', 'no number reported')
-        else:
-            result, reason = verdict(reported, records, spec.get('failure', False), metric)
-        shown = '-' if reported is None else (f'{reported:.4f}' if isinstance(reported, float) else str(reported))
-        ours = summarize([r.get(metric) for r in records])
-        if records and any(r['status'] == 'diverged' for r in records):
-            ours += ' (diverged)'
-        lines.append(f"| {spec['row']} | {spec['setup']} | {shown} | {ours} | {result}: {reason} |")
+    for line in row_lines(rows, store.records, metric):
+        lines.append('| ' + ' | '.join(line) + ' |')
     return Markdown('\n'.join(lines))
 
 
+def row_lines(rows, records_of, metric='test_acc'):
+    """For each row: its id, set-up, reported value, our summary and 'verdict: reason'."""
+    for spec in rows:
+        records = records_of(spec['row'])
+        row_metric = spec.get('metric', metric)
+        reported = spec.get('reported')
+        if reported is None:
+            result = 'measured' if records else 'not yet run'
+            reason = spec.get('note', 'no number reported')
+        else:
+            result, reason = verdict(reported, records, spec.get('failure', False), row_metric)
+        shown = '-' if reported is None else (f'{reported:.4f}' if isinstance(reported, float) else str(reported))
+        ours = summarize([r.get(row_metric) for r in records])
+        if any(r['status'] == 'diverged' for r in records):
+            ours += ' (diverged)'
+        if row_metric != 'test_acc':
+            shown, ours = f'{shown} ({row_metric})', f'{ours} ({row_metric})'
+        yield [spec['row'], spec['setup'], shown, ours, f'{result}: {reason}']
+
 __all__ = ['quick_mode', 'num_seeds', 'run_info', 'ResultStore', 'verdict', 'summarize',
-           'compare_table', 'Markdown']
+           'compare_table', 'row_lines', 'Markdown']

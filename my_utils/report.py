@@ -1,0 +1,97 @@
+"""Write reports/<name>.md from a notebook's results file: reported beside ours, per row and per run."""
+import datetime
+import json
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from .experiments import row_lines
+
+
+def _load(path):
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_report(name, reports, command, error=None):
+    """Write reports/<name>.md (and the base run's curves); returns the report's path."""
+    reports = Path(reports)
+    full = _load(reports / f'{name}.json')
+    quick = _load(reports / f'{name}.quick.json')
+    runs = full['runs'] if full else []
+    rows = (full or {}).get('rows') or (quick or {}).get('rows') or []
+    by_row = {}
+    for run in runs:
+        by_row.setdefault(run['row'], []).append(run)
+
+    lines = [f'# {name}: reported beside reproduced', '',
+             f'Written {datetime.date.today().isoformat()} by `{command}` from `{name}.json` '
+             f'(the notebook `notebooks/{name}.ipynb`, executed; the executed copy is `{name}.ipynb` here).', '']
+    if error is not None:
+        lines += ['**The last full run stopped with an error**, so rows below without a number were not run:', '',
+                  '```', _last_line(error), '```', '']
+    if not rows:
+        lines += ['No reported rows are stored yet: the notebook has not reached its table in a run.', '']
+    else:
+        lines += ['| row | set-up | reported | ours: mean ± std (min..max, n) | verdict |',
+                  '| --- | --- | --- | --- | --- |']
+        for line in row_lines(rows, lambda row: sorted(by_row.get(row, []), key=lambda r: r['seed'])):
+            lines.append('| ' + ' | '.join(line) + ' |')
+        lines.append('')
+        lines.append('Verdict rule (SPEC): reproduced when the mean over the seeds is within 1.5 points of the '
+                     'reported value, or the reported value lies inside our min..max; a reported failure is '
+                     'reproduced when the run fails the same way.')
+        lines.append('')
+
+    figure = _plot_base(by_row.get('base', []), reports / f'{name}_base.png')
+    if figure:
+        lines += ['## Base run: training curves', '', f'![base run, every seed]({figure.name})', '']
+
+    lines += ['## Every run', '',
+              '| row | seed | status | epochs | train loss | train acc | test acc | best test acc (epoch) '
+              '| device | torch | wall time |',
+              '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
+    for run in sorted(runs, key=lambda r: (r['row'], r['seed'])):
+        lines.append(f"| {run['row']} | {run['seed']} | {run['status']} | {run['epochs']} | "
+                     f"{_num(run.get('train_loss'))} | {_num(run.get('train_acc'))} | {_num(run.get('test_acc'))} | "
+                     f"{_num(run.get('best_test_acc'))} ({run.get('best_epoch')}) | {run['device']} | "
+                     f"{run['torch']} | {run['wall_s']:.0f} s |")
+    if not runs:
+        lines.append('| (none yet) | | | | | | | | | | |')
+    total = sum(r['wall_s'] for r in runs)
+    lines += ['', f'Total training time of the stored runs: {total / 60:.1f} min.', '']
+    path = reports / f'{name}.md'
+    path.write_text('\n'.join(lines))
+    return path
+
+
+def _num(value):
+    return '-' if value is None else f'{value:.4f}'
+
+
+def _last_line(error):
+    text = str(error).strip().splitlines()
+    return text[-1] if text else repr(error)
+
+
+def _plot_base(runs, path):
+    """Train loss, train acc and test acc per epoch for every seed of the base run."""
+    if not runs:
+        return None
+    figure = Figure(figsize=(9, 2.8), dpi=100)
+    axes = figure.subplots(1, 3)
+    for run in sorted(runs, key=lambda r: r['seed']):
+        history = run['history']
+        epochs = range(1, len(history['train_loss']) + 1)
+        for ax, key in zip(axes, ('train_loss', 'train_acc', 'test_acc')):
+            ax.plot(epochs, history[key], label=f"seed {run['seed']}")
+    for ax, title in zip(axes, ('train loss', 'train acc', 'test acc')):
+        ax.set_title(title)
+        ax.set_xlabel('epoch')
+        ax.grid(True)
+    axes[-1].legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    return path
+
+
+__all__ = []

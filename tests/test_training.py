@@ -1,0 +1,740 @@
+"""Tests for my_utils.training: d2l parity, the d2l fixes, and train_ch6's contract.
+
+Everything runs on small synthetic tensors in a few seconds, except one test that trains a
+small MLP for 2 epochs on a real Fashion-MNIST subset (skipped unless MY_UTILS_DATA is set).
+"""
+import copy
+import json
+import math
+import os
+import re
+import sys
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import my_utils as d2l
+from my_utils import training
+from my_utils.training import (History, TrainingDiverged, accuracy, evaluate_accuracy,
+                               evaluate_accuracy_gpu, init_weights, predict_ch3, train_ch3,
+                               train_ch6, train_epoch_ch3)
+
+FINAL_LOSS = re.compile(r'^loss (\d+\.\d{3}|nan|inf), train acc \d\.\d{3}, test acc \d\.\d{3}$')
+SPEED = re.compile(r'^\d+\.\d examples/sec on cpu$')
+
+
+@pytest.fixture(autouse=True, scope='module')
+def one_thread():
+    # These models are tiny: on a loaded shared machine, torch's intra-op threads only wait
+    # for each other (a 10 ms test took seconds with 2 threads).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+CPU_ONLY = pytest.mark.skipif(torch.cuda.is_available() or torch.backends.mps.is_available(),
+                              reason='checks the CPU path; try_gpu() picks an accelerator here')
+
+
+def make_data(n=320, features=16, classes=4, seed=0):
+    """A learnable classification problem: the label is the argmax of a fixed linear map."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, features, generator=g)
+    W = torch.randn(features, classes, generator=g)
+    return X, (X @ W).argmax(dim=1)
+
+
+def loaders(n_train=256, n_test=64, batch_size=64, shuffle=False, **kw):
+    X, y = make_data(n_train + n_test, **kw)
+    train = DataLoader(TensorDataset(X[:n_train], y[:n_train]), batch_size, shuffle=shuffle)
+    test = DataLoader(TensorDataset(X[n_train:], y[n_train:]), batch_size)
+    return train, test
+
+
+def mlp(features=16, classes=4, seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(features, 32), nn.ReLU(), nn.Linear(32, classes))
+
+
+def quiet(**kw):
+    return dict(animate=False, device='cpu', **kw)
+
+
+class Raises(nn.Module):
+    """Wraps a net and raises `exc` on its `at`-th forward call in training mode."""
+
+    def __init__(self, net, at, exc=KeyboardInterrupt):
+        super().__init__()
+        self.net, self.at, self.exc, self.calls = net, at, exc, 0
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+            if self.calls == self.at:
+                raise self.exc()
+        return self.net(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# chapter 3 helpers
+
+def test_accuracy_counts_correct_as_float():
+    y_hat = torch.tensor([[0.1, 0.3, 0.6], [0.3, 0.2, 0.5], [0.9, 0.05, 0.05]])
+    y = torch.tensor([0, 2, 0])
+    assert accuracy(y_hat, y) == 2.0 and isinstance(accuracy(y_hat, y), float)
+    assert accuracy(torch.tensor([1, 1, 0]), y) == 1.0  # already class indices
+
+
+def test_evaluate_accuracy_no_grad_eval_mode_and_restores_modes():
+    seen = []
+
+    class Spy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(16, 4)
+            self.frozen = nn.BatchNorm1d(4)
+
+        def forward(self, x):
+            seen.append((torch.is_grad_enabled(), self.training, self.frozen.training))
+            return self.frozen(self.lin(x))
+
+    net = Spy()
+    net.train()
+    net.frozen.eval()  # a deliberately frozen submodule must stay frozen afterwards
+    _, test = loaders()
+    for fn in (evaluate_accuracy, evaluate_accuracy_gpu):
+        seen.clear()
+        acc = fn(net, test)
+        assert 0.0 <= acc <= 1.0
+        assert seen and all(s == (False, False, False) for s in seen)
+        assert net.training and net.lin.training and not net.frozen.training
+
+
+def test_evaluate_accuracy_matches_manual_count_and_takes_plain_functions():
+    X, y = make_data(100)
+    W = torch.randn(16, 4)
+    it = DataLoader(TensorDataset(X, y), batch_size=32)
+    expected = ((X @ W).argmax(1) == y).float().mean().item()
+    assert evaluate_accuracy(lambda X: X @ W, it) == pytest.approx(expected)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_evaluate_accuracy_moves_data_to_a_gpu_net():
+    net = mlp().cuda()
+    _, test = loaders()
+    assert 0.0 <= evaluate_accuracy(net, test) <= 1.0
+    assert evaluate_accuracy_gpu(net, test) == pytest.approx(evaluate_accuracy(net, test))
+
+
+def test_evaluate_accuracy_empty_raises():
+    empty = DataLoader(TensorDataset(torch.zeros(0, 16), torch.zeros(0, dtype=torch.long)),
+                       batch_size=8)
+    with pytest.raises(ValueError, match='yielded no examples'):
+        evaluate_accuracy(mlp(), empty)
+
+
+def d2l_sgd(params, lr):
+    return lambda batch_size: d2l.sgd(params, lr, batch_size)
+
+
+@pytest.mark.parametrize('reduction', ['none', 'mean'])
+@pytest.mark.parametrize('kind', ['optimizer', 'updater'])
+def test_train_epoch_ch3_reduction_and_updater_give_the_same_step(reduction, kind):
+    """All four combinations must take exactly d2l's minibatch-SGD step on the batch mean."""
+    train, _ = loaders()
+    reference, net = mlp(), mlp()
+    ref_loss = 0.0
+    ref_opt = torch.optim.SGD(reference.parameters(), lr=0.1)
+    for X, y in train:  # plain minibatch SGD on the mean loss
+        ref_opt.zero_grad()
+        l = nn.functional.cross_entropy(reference(X), y)
+        l.backward()
+        ref_opt.step()
+        ref_loss += l.item() * len(y)
+    updater = (torch.optim.SGD(net.parameters(), lr=0.1) if kind == 'optimizer'
+               else d2l_sgd(list(net.parameters()), 0.1))
+    loss, acc = train_epoch_ch3(net, train, nn.CrossEntropyLoss(reduction=reduction), updater)
+    assert loss == pytest.approx(ref_loss / 256, rel=1e-5)
+    assert 0.0 <= acc <= 1.0
+    for p, q in zip(net.parameters(), reference.parameters()):
+        torch.testing.assert_close(p, q)
+
+
+def test_train_ch3_from_scratch_book_code_and_no_assertions(capsys):
+    """The book's softmax regression from scratch; with lr=0 nothing is learnt, and d2l's
+    asserts on the result would fail: here it just finishes."""
+    X, y = make_data(256)
+    train = DataLoader(TensorDataset(X[:192], y[:192]), batch_size=64, shuffle=True)
+    test = DataLoader(TensorDataset(X[192:], y[192:]), batch_size=64)
+    W = torch.normal(0, 0.01, size=(16, 4), requires_grad=True)
+    b = torch.zeros(4, requires_grad=True)
+
+    def softmax(X):
+        X_exp = torch.exp(X)
+        return X_exp / X_exp.sum(1, keepdim=True)
+
+    def net(X):
+        return softmax(torch.matmul(X.reshape((-1, W.shape[0])), W) + b)
+
+    def cross_entropy(y_hat, y):
+        return -torch.log(y_hat[range(len(y_hat)), y])
+
+    def updater(batch_size):
+        return d2l.sgd([W, b], lr, batch_size)
+
+    lr = 0.0
+    assert train_ch3(net, train, test, cross_entropy, 2, updater) is None
+    assert capsys.readouterr().out == ''  # d2l's train_ch3 prints nothing
+    lr = 0.5
+    train_ch3(net, train, test, cross_entropy, 3, updater, verbose=True)
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and FINAL_LOSS.match(out[0])
+    assert evaluate_accuracy(net, test) > 0.5  # it did learn once lr > 0
+
+
+def test_train_ch3_concise_with_torch_optimizer():
+    train, test = loaders()
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 4))
+    trainer = torch.optim.SGD(net.parameters(), lr=0.5)
+    train_ch3(net, train, test, nn.CrossEntropyLoss(reduction='none'), 3, trainer, animate=False)
+    assert evaluate_accuracy(net, test) > 0.5
+
+
+def test_train_ch3_bad_num_epochs():
+    train, test = loaders()
+    with pytest.raises(ValueError, match='num_epochs must be a whole number >= 1, got 0'):
+        train_ch3(mlp(), train, test, nn.CrossEntropyLoss(), 0, None)
+
+
+def test_predict_ch3_shows_images_with_labels():
+    plt = pytest.importorskip('matplotlib.pyplot')
+    X = torch.rand(8, 1, 28, 28)
+    y = torch.arange(8)
+    test = DataLoader(TensorDataset(X, y), batch_size=8)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    net.train()
+    before = set(plt.get_fignums())
+    predict_ch3(net, test, n=6)
+    predict_ch3(net, test, n=20)  # more than one batch holds: shows what there is
+    new = set(plt.get_fignums()) - before
+    try:
+        assert len(new) == 2
+        axes = plt.figure(max(new)).axes
+        assert len(axes) == 8
+        assert axes[0].get_title().split('\n')[0] == 't-shirt'
+        assert net.training  # the mode is put back
+    finally:
+        for num in new:
+            plt.close(num)
+
+
+# ---------------------------------------------------------------------------------------------
+# train_ch6: output and History
+
+def test_train_ch6_prints_d2l_lines_and_fills_history(capsys):
+    train, test = loaders()
+    net = mlp()
+    h = train_ch6(net, train, test, 3, 0.5, **quiet())
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == 'training on cpu'
+    assert FINAL_LOSS.match(out[1]) and SPEED.match(out[2]) and len(out) == 3
+    assert out[1] == (f'loss {h.train_loss[-1]:.3f}, train acc {h.train_acc[-1]:.3f}, '
+                      f'test acc {h.test_acc[-1]:.3f}')
+    assert isinstance(h, History) and h.status == 'finished' and h.message == ''
+    assert h.device == 'cpu' and h.epochs == len(h) == 3
+    for field in (h.train_loss, h.train_acc, h.test_acc, h.lr, h.epoch_time, h.train_time):
+        assert len(field) == 3 and all(isinstance(v, float) for v in field)
+    assert h.lr == [0.5] * 3
+    assert h.train_loss[-1] < h.train_loss[0]
+    assert h.best_test_acc == max(h.test_acc)
+    assert h.test_acc[h.best_epoch - 1] == h.best_test_acc
+    assert h.examples_per_sec == pytest.approx(3 * 256 / sum(h.train_time))
+    assert h.num_examples == 768
+    assert all(e >= t for e, t in zip(h.epoch_time, h.train_time))
+    assert not net.training  # left in eval mode, as d2l leaves it
+    # the recorded test accuracy is what evaluate_accuracy_gpu measures on the final weights
+    assert h.test_acc[-1] == pytest.approx(evaluate_accuracy_gpu(net, test))
+
+
+def test_train_ch6_metrics_are_exact_when_weights_do_not_move():
+    """With lr 0 the whole epoch sees one model: the means must equal a direct computation."""
+    train, test = loaders()
+    net = mlp()
+    h = train_ch6(net, train, test, 1, None, optimizer=lambda p: torch.optim.SGD(p, lr=0.0),
+                  init=None, verbose=False, **quiet())
+    X, y = train.dataset.tensors
+    with torch.no_grad():
+        out = net(X)
+    assert h.train_loss[0] == pytest.approx(nn.functional.cross_entropy(out, y).item(), rel=1e-5)
+    assert h.train_acc[0] == pytest.approx((out.argmax(1) == y).float().mean().item())
+    assert h.train_acc[0] == pytest.approx(evaluate_accuracy(net, train))
+
+
+def test_history_dict_json_round_trip_final_and_repr():
+    train, test = loaders()
+    h = train_ch6(mlp(), train, test, 2, 0.5, verbose=False, **quiet())
+    d = json.loads(json.dumps(h.to_dict()))
+    back = History.from_dict(dict(d, added_later='ignored'))
+    assert back == h and back.to_dict() == d
+    f = h.final()
+    assert f['epoch'] == 2 and f['train_loss'] == h.train_loss[-1]
+    assert f['test_acc'] == h.test_acc[-1] and f['lr'] == 0.5 and f['status'] == 'finished'
+    assert f['best_test_acc'] == h.best_test_acc and f['best_epoch'] == h.best_epoch
+    text = repr(h)
+    assert text.startswith('History(finished, 2 epochs on cpu: loss ')
+    assert f'test acc {h.test_acc[-1]:.3f}' in text and 'examples/sec' in text
+    empty = History()
+    assert math.isnan(empty.final()['train_loss']) and empty.final()['epoch'] == 0
+    assert repr(empty) == 'History(finished, 0 epochs)'
+
+
+def test_host_reads_do_not_grow_with_the_number_of_batches(monkeypatch):
+    """Reading a device tensor on the host waits for the device: it must happen per epoch
+    (and once for the first-batch checks), never per batch."""
+    reads = []
+    for name in ('item', 'tolist', '__float__', '__int__', '__bool__', 'cpu', 'numpy'):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _original=original, _name=name, **kwargs):
+            if sys._getframe(1).f_code.co_filename == training.__file__:  # not DataLoader's own
+                reads.append(_name)
+            return _original(self, *args, **kwargs)
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    counts = []
+    for batch_size in (64, 8):  # 4 and 32 training batches per epoch
+        train, test = loaders(batch_size=batch_size)
+        reads.clear()
+        train_ch6(mlp(), train, test, 2, 0.1, verbose=False, **quiet())
+        counts.append(len(reads))
+    assert counts[0] == counts[1] <= 2 * 2 + 1
+
+
+def test_fewer_than_five_batches_per_epoch(capsys):
+    """d2l's `num_batches // 5` divided by zero here; the plot is now updated once per epoch."""
+    for batch_size in (256, 100):  # 1 batch, then 3 batches (the last one partial)
+        train, test = loaders(batch_size=batch_size)
+        h = train_ch6(mlp(), train, test, 2, 0.5, device='cpu')  # animate on: silent here
+        assert h.status == 'finished' and h.epochs == 2
+    assert 'examples/sec' in capsys.readouterr().out
+
+
+def test_animator_updated_once_per_epoch(monkeypatch):
+    calls = []
+
+    class FakeAnimator:
+        def __init__(self, **kw):
+            calls.append(('init', kw['legend']))
+
+        def add(self, x, y):
+            calls.append(('add', x, len(y)))
+
+    monkeypatch.setattr(training, 'Animator', FakeAnimator)
+    train, test = loaders(batch_size=16)  # 16 batches per epoch
+    train_ch6(mlp(), train, test, 3, 0.1, device='cpu', verbose=False)
+    assert calls == [('init', ['train loss', 'train acc', 'test acc']),
+                     ('add', 1, 3), ('add', 2, 3), ('add', 3, 3)]
+    calls.clear()
+    train_ch6(mlp(), train, test, 2, 0.1, device='cpu', verbose=False, animate=False)
+    assert calls == []
+
+
+def test_verbose_false_prints_nothing(capsys):
+    train, test = loaders()
+    train_ch6(mlp(), train, test, 1, 0.1, verbose=False, **quiet())
+    assert capsys.readouterr().out == ''
+
+
+@CPU_ONLY
+def test_default_device_is_try_gpu(capsys):
+    train, test = loaders()
+    h = train_ch6(mlp(), train, test, 1, 0.1, animate=False)
+    assert h.device == str(d2l.try_gpu()) == 'cpu'
+    assert capsys.readouterr().out.startswith('training on cpu\n')
+
+
+def test_device_loader_path():
+    fastdata = pytest.importorskip('my_utils.fastdata')
+    images = torch.randint(0, 256, (192, 1, 8, 8), dtype=torch.uint8)
+    labels = (images.float().mean((1, 2, 3)) > 127.5).long()
+    train = fastdata.DeviceLoader(images[:128], labels[:128], 32, shuffle=True, device='cpu')
+    test = fastdata.DeviceLoader(images[128:], labels[128:], 32, device='cpu')
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 2))
+    h = train_ch6(net, train, test, 2, 0.5, verbose=False, **quiet())
+    assert h.status == 'finished' and h.num_examples == 256
+
+
+# ---------------------------------------------------------------------------------------------
+# optimizer, loss, scheduler
+
+def test_optimizer_instance_and_factory_train_identically():
+    train, test = loaders()
+    a, b = mlp(), mlp()
+    b.load_state_dict(a.state_dict())
+    ha = train_ch6(a, train, test, 2, None, optimizer=torch.optim.Adam(a.parameters(), lr=0.01),
+                   init=None, verbose=False, **quiet())
+    hb = train_ch6(b, train, test, 2, 123.0,  # lr is ignored when an optimizer is given
+                   optimizer=lambda params: torch.optim.Adam(params, lr=0.01),
+                   init=None, verbose=False, **quiet())
+    assert ha.lr == hb.lr == [0.01, 0.01]
+    assert ha.train_loss == pytest.approx(hb.train_loss)
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q)
+
+
+def test_default_optimizer_is_sgd_with_lr():
+    train, test = loaders()
+    a, b = mlp(), mlp()
+    train_ch6(a, train, test, 1, 0.3, init=None, verbose=False, **quiet())
+    train_ch6(b, train, test, 1, None, optimizer=torch.optim.SGD(b.parameters(), lr=0.3),
+              init=None, verbose=False, **quiet())
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q)
+
+
+@pytest.mark.parametrize('reduction', ['none', 'sum'])
+def test_loss_reduction_none_or_sum_backpropagates_the_batch_mean(reduction):
+    train, test = loaders()
+    a, b = mlp(), mlp()
+    ha = train_ch6(a, train, test, 2, 0.3, init=None, verbose=False, **quiet())
+    hb = train_ch6(b, train, test, 2, 0.3, loss=nn.CrossEntropyLoss(reduction=reduction),
+                   init=None, verbose=False, **quiet())
+    assert ha.train_loss == pytest.approx(hb.train_loss, rel=1e-5)
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q)
+
+
+def test_optimizer_of_another_net_is_refused():
+    train, test = loaders()
+    other = mlp()
+    with pytest.raises(ValueError, match="holds none of this net's parameters"):
+        train_ch6(mlp(), train, test, 1, None, optimizer=torch.optim.SGD(other.parameters(), 0.1),
+                  **quiet())
+
+
+def test_scheduler_instance_and_factory_step_once_per_epoch():
+    train, test = loaders()
+    net = mlp()
+    opt = torch.optim.SGD(net.parameters(), lr=0.4)
+    h = train_ch6(net, train, test, 3, None, optimizer=opt,
+                  scheduler=torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5),
+                  verbose=False, **quiet())
+    assert h.lr == pytest.approx([0.4, 0.2, 0.1])
+    h = train_ch6(mlp(), train, test, 3, 0.4, verbose=False, **quiet(
+        scheduler=lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=2, gamma=0.1)))
+    assert h.lr == pytest.approx([0.4, 0.4, 0.04])
+
+
+def test_reduce_lr_on_plateau_is_stepped_with_the_train_loss():
+    metrics = []
+
+    class Recording(torch.optim.lr_scheduler.ReduceLROnPlateau):
+        def step(self, metrics_value, *args, **kwargs):
+            metrics.append(metrics_value)
+            return super().step(metrics_value, *args, **kwargs)
+
+    train, test = loaders()
+    # threshold 10 (relative, mode min): no loss ever counts as better, so with patience 0 the
+    # lr is cut after every epoch
+    h = train_ch6(mlp(), train, test, 3, 0.5, verbose=False, **quiet(
+        scheduler=lambda o: Recording(o, factor=0.1, patience=0, threshold=10)))
+    assert h.lr == pytest.approx([0.5, 0.05, 0.005])
+    assert metrics == h.train_loss
+
+
+def test_scheduler_for_another_optimizer_is_refused():
+    train, test = loaders()
+    other = torch.optim.SGD(mlp().parameters(), lr=0.1)
+    with pytest.raises(ValueError, match='scheduler was created for another optimizer'):
+        train_ch6(mlp(), train, test, 1, 0.1, **quiet(
+            scheduler=torch.optim.lr_scheduler.StepLR(other, 1)))
+
+
+# ---------------------------------------------------------------------------------------------
+# init
+
+def big_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(16, 32, 3), nn.Flatten(), nn.LayerNorm(8),
+                         nn.Linear(256, 256), nn.Linear(256, 512))
+
+
+def test_init_normal_gives_std_one_and_zero_bias():
+    net = init_weights(big_net(), 'normal')
+    for m in (net[0], net[3], net[4]):
+        assert m.weight.mean().abs() < 0.05
+        assert m.weight.std().item() == pytest.approx(1.0, abs=0.03)
+        assert torch.all(m.bias == 0)
+    assert torch.all(net[2].weight == 1) and torch.all(net[2].bias == 0)  # LayerNorm untouched
+
+
+@pytest.mark.parametrize('name,std', [
+    ('xavier', lambda fi, fo: math.sqrt(2 / (fi + fo))),  # uniform with this std
+    ('xavier_normal', lambda fi, fo: math.sqrt(2 / (fi + fo))),
+    ('kaiming', lambda fi, fo: math.sqrt(2 / fi)),
+])
+def test_init_xavier_and_kaiming_stds_and_bias_kept(name, std):
+    net = big_net()
+    bias_before = net[4].bias.clone()
+    init_weights(net, name)
+    for m, fi, fo in ((net[0], 16 * 9, 32 * 9), (net[3], 256, 256), (net[4], 256, 512)):
+        assert m.weight.std().item() == pytest.approx(std(fi, fo), rel=0.1)
+    if name == 'xavier':
+        bound = math.sqrt(6 / (256 + 512))
+        assert net[4].weight.abs().max() <= bound
+    torch.testing.assert_close(net[4].bias, bias_before)  # only 'normal' resets biases
+
+
+def test_init_none_callable_and_aliases():
+    net = big_net()
+    before = copy.deepcopy(net.state_dict())
+    assert init_weights(net, None) is net
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k])
+    seen = []
+    init_weights(net, lambda m: seen.append(type(m).__name__))
+    assert seen.count('Linear') == 2 and seen[-1] == 'Sequential'
+    init_weights(net, 'Kaiming_Normal')  # case-insensitive alias
+
+
+def test_init_unknown_name_and_bad_type():
+    with pytest.raises(ValueError, match=r"unknown init 'glorot'; use one of 'xavier'.*"
+                                         r"'xavier_normal'.*'kaiming'.*'normal'.*None"):
+        init_weights(big_net(), 'glorot')
+    with pytest.raises(TypeError, match='init must be one of'):
+        init_weights(big_net(), 3)
+
+
+def test_init_lazy_layer_explains():
+    with pytest.raises(ValueError, match='run one batch through the net first'):
+        init_weights(nn.Sequential(nn.LazyLinear(4)), 'xavier')
+
+
+def test_train_ch6_applies_init():
+    train, test = loaders()
+    seen = []
+    train_ch6(mlp(), train, test, 1, 0.1, init=lambda m: seen.append(type(m).__name__),
+              verbose=False, **quiet())
+    assert seen.count('Linear') == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# divergence and Ctrl-C
+
+def test_divergence_stops_with_status_and_one_message(capsys):
+    train, test = loaders()
+    h = train_ch6(mlp(), train, test, 10, 1e10, init='normal', **quiet())
+    out = capsys.readouterr().out.splitlines()
+    assert h.status == 'diverged'
+    assert h.epochs < 10 and not math.isfinite(h.train_loss[-1])
+    assert all(math.isfinite(v) for v in h.train_loss[:-1])
+    assert len(h.test_acc) == h.epochs and 0.0 <= h.test_acc[-1] <= 1.0
+    assert out[0] == 'training on cpu'
+    assert FINAL_LOSS.match(out[1]) and out[1].startswith(('loss nan', 'loss inf'))
+    assert SPEED.match(out[2])
+    assert re.fullmatch(rf'training stopped: the loss became (nan|inf) in epoch {h.epochs} '
+                        r'\(lr 1e\+10\)\. Try a lower learning rate, gradient clipping or a '
+                        r'different init\.', out[3])
+    assert len(out) == 4 and h.message == out[3]
+
+
+def test_divergence_can_raise():
+    train, test = loaders()
+    with pytest.raises(TrainingDiverged, match='loss became') as info:
+        train_ch6(mlp(), train, test, 10, 1e10, init='normal', on_diverge='raise',
+                  verbose=False, **quiet())
+    assert info.value.history.status == 'diverged'
+
+
+def test_keyboard_interrupt_in_epoch_2_from_the_net(capsys):
+    train, test = loaders()  # 4 batches per epoch: call 6 is in epoch 2
+    h = train_ch6(Raises(mlp(), at=6), train, test, 5, 0.1, **quiet())
+    out = capsys.readouterr().out.splitlines()
+    assert h.status == 'interrupted' and h.epochs == 1
+    assert len(h.test_acc) == len(h.lr) == 1
+    assert out[-1] == 'training interrupted in epoch 2; returning the history of 1 finished epochs'
+    assert h.message == out[-1]
+    assert FINAL_LOSS.match(out[1]) and SPEED.match(out[2]) and len(out) == 4
+
+
+def test_keyboard_interrupt_from_the_iterator():
+    train, test = loaders()
+
+    class Stops:
+        def __init__(self):
+            self.epochs = 0
+
+        def __iter__(self):
+            self.epochs += 1
+            for i, batch in enumerate(train):
+                if self.epochs == 2 and i == 1:
+                    raise KeyboardInterrupt
+                yield batch
+
+    h = train_ch6(mlp(), Stops(), test, 5, 0.1, verbose=False, **quiet())
+    assert h.status == 'interrupted' and h.epochs == 1
+
+
+def test_keyboard_interrupt_in_epoch_1_prints_only_the_message(capsys):
+    train, test = loaders()
+    h = train_ch6(Raises(mlp(), at=1), train, test, 3, 0.1, **quiet())
+    assert h.epochs == 0 and h.status == 'interrupted'
+    assert capsys.readouterr().out.splitlines() == [
+        'training on cpu',
+        'training interrupted in epoch 1; returning the history of 0 finished epochs']
+
+
+def test_other_errors_propagate():
+    train, test = loaders()
+    with pytest.raises(RuntimeError):
+        train_ch6(Raises(mlp(), at=2, exc=RuntimeError), train, test, 2, 0.1, **quiet())
+
+
+# ---------------------------------------------------------------------------------------------
+# amp / compile off CUDA
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the note is for non-CUDA devices')
+def test_amp_and_compile_are_noted_and_ignored_off_cuda(capsys):
+    train, test = loaders()
+    a, b = mlp(), mlp()
+    train_ch6(a, train, test, 1, 0.1, amp=True, compile=True, init=None, **quiet())
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == ['training on cpu',
+                       'note: amp=True and compile=True ignored on cpu (used on CUDA only)']
+    assert len(out) == 4
+    train_ch6(b, train, test, 1, 0.1, amp=True, init=None, **quiet())
+    assert capsys.readouterr().out.splitlines()[1] == \
+        'note: amp=True ignored on cpu (used on CUDA only)'
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_amp_and_compile_on_cuda():
+    train, test = loaders(n_train=512)
+    h = train_ch6(mlp(), train, test, 3, 0.5, device='cuda', amp=True, compile=True,
+                  animate=False, verbose=False)
+    assert h.status == 'finished' and h.device.startswith('cuda:')
+    assert h.train_loss[-1] < h.train_loss[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# bad inputs
+
+@pytest.mark.parametrize('num_epochs', [0, -1, 2.5, True])
+def test_bad_num_epochs(num_epochs):
+    train, test = loaders()
+    with pytest.raises(ValueError, match=r'num_epochs must be a whole number >= 1, got '):
+        train_ch6(mlp(), train, test, num_epochs, 0.1, **quiet())
+
+
+@pytest.mark.parametrize('lr', [0, -0.1, None, float('nan'), '0.1'])
+def test_bad_lr_without_optimizer(lr):
+    train, test = loaders()
+    with pytest.raises(ValueError, match='lr must be a positive number when no optimizer'):
+        train_ch6(mlp(), train, test, 1, lr, **quiet())
+
+
+@pytest.mark.parametrize('head,got', [
+    (lambda: MeanLast(), r'\(64,\)'),
+    (lambda: nn.Unflatten(1, (4, 1)), r'\(64, 4, 1\)'),
+])
+def test_wrong_output_shape_is_named_before_cross_entropy(head, got):
+    train, test = loaders()
+    net = nn.Sequential(mlp(), head())
+    with pytest.raises(ValueError, match=rf'the model output has shape {got}, but '
+                                         r'\(batch, classes\) = \(64, num_classes\) is expected'):
+        train_ch6(net, train, test, 1, 0.1, **quiet())
+
+
+class MeanLast(nn.Module):
+    def forward(self, x):
+        return x.mean(-1)
+
+
+def test_output_batch_mismatch():
+    train, test = loaders()
+    net = nn.Sequential(mlp(), nn.Flatten(0), nn.Unflatten(0, (128, 2)))
+    with pytest.raises(ValueError, match=r'shape \(128, 2\).*first dimension must be the batch'):
+        train_ch6(net, train, test, 1, 0.1, **quiet())
+
+
+def test_labels_beyond_the_model_outputs():
+    train, test = loaders(classes=4)
+    net = nn.Sequential(nn.Linear(16, 3))  # 3 outputs for 4 classes
+    with pytest.raises(ValueError, match=r'the labels go up to 3, but the model outputs 3 class '
+                                         r'scores per example \(output shape \(64, 3\)\); its '
+                                         r'last layer needs at least 4 outputs'):
+        train_ch6(net, train, test, 1, 0.1, **quiet())
+
+
+def test_float_labels_and_uint8_inputs():
+    X, y = make_data(128)
+    test = DataLoader(TensorDataset(X, y), 64)
+    float_labels = DataLoader(TensorDataset(X, y.float()), 64)
+    with pytest.raises(ValueError, match=r'labels are torch.float32 numbers.*y.long\(\)'):
+        train_ch6(mlp(), float_labels, test, 1, 0.1, **quiet())
+    uint8 = DataLoader(TensorDataset((X.abs() * 50).to(torch.uint8), y), 64)
+    with pytest.raises(ValueError, match=r'inputs are uint8.*X.float\(\) / 255'):
+        train_ch6(mlp(), uint8, test, 1, 0.1, **quiet())
+
+
+def test_empty_iterators():
+    train, test = loaders()
+    empty = DataLoader(TensorDataset(torch.zeros(0, 16), torch.zeros(0, dtype=torch.long)),
+                       batch_size=8)
+    with pytest.raises(ValueError, match='train_iter is empty'):
+        train_ch6(mlp(), empty, test, 1, 0.1, **quiet())
+    with pytest.raises(ValueError, match='test_iter is empty'):
+        train_ch6(mlp(), train, empty, 1, 0.1, **quiet())
+    with pytest.raises(ValueError, match='train_iter yielded no examples'):
+        train_ch6(mlp(), (b for b in []), test, 1, 0.1, **quiet())
+    with pytest.raises(ValueError, match='train_iter yielded no examples'):
+        train_epoch_ch3(mlp(), [], nn.CrossEntropyLoss(), lambda n: None)
+
+
+def test_bad_types():
+    train, test = loaders()
+    with pytest.raises(TypeError, match='train_ch6 needs an nn.Module, got function'):
+        train_ch6(lambda X: X, train, test, 1, 0.1, **quiet())
+    with pytest.raises(TypeError, match='optimizer must be None, a torch.optim.Optimizer'):
+        train_ch6(mlp(), train, test, 1, 0.1, optimizer='adam', **quiet())
+    with pytest.raises(TypeError, match='the optimizer function must return'):
+        train_ch6(mlp(), train, test, 1, 0.1, optimizer=lambda p: None, **quiet())
+    with pytest.raises(TypeError, match='scheduler must be None, an LR scheduler'):
+        train_ch6(mlp(), train, test, 1, 0.1, scheduler='step', **quiet())
+    with pytest.raises(ValueError, match="on_diverge must be 'stop' or 'raise'"):
+        train_ch6(mlp(), train, test, 1, 0.1, on_diverge='ignore', **quiet())
+    with pytest.raises(ValueError, match='the net has no parameters to train'):
+        train_ch6(nn.Flatten(), train, test, 1, 0.1, **quiet())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CUDA is there')
+def test_cuda_asked_without_cuda():
+    train, test = loaders()
+    with pytest.raises(ValueError, match='CUDA is not available here'):
+        train_ch6(mlp(), train, test, 1, 0.1, device='cuda', animate=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# the one test on real data
+
+@pytest.mark.skipif(not os.environ.get('MY_UTILS_DATA'), reason='MY_UTILS_DATA is not set')
+def test_real_fashion_mnist_subset_learns():
+    datasets = pytest.importorskip('torchvision.datasets')
+    root = os.environ['MY_UTILS_DATA']
+    tr = datasets.FashionMNIST(root=root, train=True, download=False)
+    te = datasets.FashionMNIST(root=root, train=False, download=False)
+
+    def subset(ds, n):
+        return TensorDataset(ds.data[:n].unsqueeze(1).float() / 255, ds.targets[:n])
+
+    torch.manual_seed(0)
+    train = DataLoader(subset(tr, 6000), batch_size=64, shuffle=True)
+    test = DataLoader(subset(te, 1000), batch_size=256)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+    h = train_ch6(net, train, test, 2, 0.1, verbose=False, **quiet())
+    assert h.status == 'finished'
+    assert h.test_acc[-1] > 0.6  # chance is 0.1
