@@ -135,10 +135,10 @@ def _is_failure(record):
             or (record.get('test_acc') or 0) <= FAILURE_ACC)
 
 
-def verdict(reported, records, failure=False, metric='test_acc'):
-    """(verdict, reason) for one row, by SPEC's rule."""
+def verdict(reported, records, failure=False, metric='test_acc', pending='no run stored for this row'):
+    """(verdict, reason) for one row, by SPEC's rule; `pending` is the reason when nothing ran."""
     if not records:
-        return 'not yet run', 'no run stored for this row'
+        return 'not yet run', pending
     if failure:
         failed = sum(_is_failure(r) for r in records)
         if failed == len(records):
@@ -187,7 +187,7 @@ def compare_table(rows, store, metric='test_acc'):
     return Markdown('\n'.join(lines))
 
 
-def row_lines(rows, records_of, metric='test_acc'):
+def row_lines(rows, records_of, metric='test_acc', pending='no run stored for this row'):
     """For each row: its id, set-up, reported value, our summary and 'verdict: reason'."""
     for spec in rows:
         records = records_of(spec['row'])
@@ -195,9 +195,9 @@ def row_lines(rows, records_of, metric='test_acc'):
         reported = spec.get('reported')
         if reported is None:
             result = 'measured' if records else 'not yet run'
-            reason = spec.get('note', 'no number reported')
+            reason = spec.get('note', 'no number reported') if records else pending
         else:
-            result, reason = verdict(reported, records, spec.get('failure', False), row_metric)
+            result, reason = verdict(reported, records, spec.get('failure', False), row_metric, pending)
         shown = '-' if reported is None else (f'{reported:.4f}' if isinstance(reported, float) else str(reported))
         ours = summarize([r.get(row_metric) for r in records])
         if any(r['status'] == 'diverged' for r in records):

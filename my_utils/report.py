@@ -12,20 +12,29 @@ def _load(path):
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def write_report(name, reports, command, error=None):
-    """Write reports/<name>.md (and the base run's curves); returns the report's path."""
+def write_report(name, reports, command, error=None, quick=False):
+    """Write reports/<name>.md (and the base run's curves); returns the report's path.
+
+    quick=True reports the quick-mode results (<name>.quick.json) into <name>.quick.md instead.
+    A full report lists the rows even before any full run, taking them from a quick run's file.
+    """
     reports = Path(reports)
-    full = _load(reports / f'{name}.json')
-    quick = _load(reports / f'{name}.quick.json')
-    runs = full['runs'] if full else []
-    rows = (full or {}).get('rows') or (quick or {}).get('rows') or []
+    stem = f'{name}.quick' if quick else name
+    own = _load(reports / f'{stem}.json')
+    other = _load(reports / f'{name}.quick.json') if not quick else None
+    runs = own['runs'] if own else []
+    rows = (own or {}).get('rows') or (other or {}).get('rows') or []
     by_row = {}
     for run in runs:
         by_row.setdefault(run['row'], []).append(run)
 
     lines = [f'# {name}: reported beside reproduced', '',
-             f'Written {datetime.date.today().isoformat()} by `{command}` from `{name}.json` '
-             f'(the notebook `notebooks/{name}.ipynb`, executed; the executed copy is `{name}.ipynb` here).', '']
+             f'Written {datetime.date.today().isoformat()} by `{command}` from `{stem}.json` '
+             f'(the notebook `notebooks/{name}.ipynb`, executed; the executed copy is `{stem}.ipynb` here).', '']
+    if quick:
+        lines += ['**Quick mode**: a small subset and one epoch per row. This checks that every row runs; '
+                  'its numbers say nothing about the report.', '']
+    pending = f'run `{command}`' if error is None else f'the run stopped: {_last_line(error)}'
     if error is not None:
         lines += ['**The last full run stopped with an error**, so rows below without a number were not run:', '',
                   '```', _last_line(error), '```', '']
@@ -34,7 +43,8 @@ def write_report(name, reports, command, error=None):
     else:
         lines += ['| row | set-up | reported | ours: mean ± std (min..max, n) | verdict |',
                   '| --- | --- | --- | --- | --- |']
-        for line in row_lines(rows, lambda row: sorted(by_row.get(row, []), key=lambda r: r['seed'])):
+        records_of = lambda row: sorted(by_row.get(row, []), key=lambda r: r['seed'])  # noqa: E731
+        for line in row_lines(rows, records_of, pending=pending):
             lines.append('| ' + ' | '.join(line) + ' |')
         lines.append('')
         lines.append('Verdict rule (SPEC): reproduced when the mean over the seeds is within 1.5 points of the '
@@ -42,7 +52,7 @@ def write_report(name, reports, command, error=None):
                      'reproduced when the run fails the same way.')
         lines.append('')
 
-    figure = _plot_base(by_row.get('base', []), reports / f'{name}_base.png')
+    figure = _plot_base(by_row.get('base', []), reports / f'{stem}_base.png')
     if figure:
         lines += ['## Base run: training curves', '', f'![base run, every seed]({figure.name})', '']
 
@@ -59,7 +69,7 @@ def write_report(name, reports, command, error=None):
         lines.append('| (none yet) | | | | | | | | | | |')
     total = sum(r['wall_s'] for r in runs)
     lines += ['', f'Total training time of the stored runs: {total / 60:.1f} min.', '']
-    path = reports / f'{name}.md'
+    path = reports / f'{stem}.md'
     path.write_text('\n'.join(lines))
     return path
 

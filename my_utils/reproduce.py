@@ -109,8 +109,9 @@ def main(argv=None):
             nbformat.write(executed, args.reports / f'{notebook.stem}{suffix}')
             print(f'== {notebook.stem}: {"stopped by an error" if error else "done"} '
                   f'after {time.time() - start:.0f} s', flush=True)
-        command = f'python -m my_utils.reproduce {notebook.stem[:2]} --seeds {args.seeds}'
-        path = write_report(notebook.stem, args.reports, command, error=error)
+        command = (f'python -m my_utils.reproduce {notebook.stem[:2]} --seeds {args.seeds}'
+                   + (' --quick' if args.quick else ''))
+        path = write_report(notebook.stem, args.reports, command, error=error, quick=args.quick)
         print(f'== report: {path}', flush=True)
         if error is not None:
             print(f'   {_one_line(error)}', file=sys.stderr)

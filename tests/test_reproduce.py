@@ -1,0 +1,82 @@
+"""The reproduce command: runs a notebook's rows once, keeps them across restarts, writes the report."""
+import json
+
+import nbformat
+import pytest
+
+from my_utils import reproduce
+from my_utils.report import write_report
+
+# A notebook in the shape of the coursework ones, small enough to execute in seconds.
+TINY_NOTEBOOK = [
+    "import torch, my_utils as mu\n"
+    "from torch import nn\n"
+    "store = mu.ResultStore('01_tiny')\n"
+    "X = torch.randn(64, 1, 4, 4); y = (X.mean(dim=(1, 2, 3)) > 0).long()\n"
+    "it = mu.load_array((X, y), 16)",
+    "for seed in range(mu.num_seeds()):\n"
+    "    store.run('base', seed, lambda: mu.train_ch6(nn.Sequential(nn.Flatten(), nn.Linear(16, 2)),\n"
+    "              it, it, 2, 0.5, 'cpu', animate=False))",
+    "mu.compare_table([{'row': 'base', 'setup': 'tiny', 'reported': 0.9},\n"
+    "                  {'row': 'never', 'setup': 'not run', 'reported': 0.5}], store)",
+]
+
+
+@pytest.fixture
+def notebook_dir(tmp_path):
+    folder = tmp_path / 'notebooks'
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(src) for src in TINY_NOTEBOOK])
+    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
+    nbformat.write(nb, folder / '01_tiny.ipynb')
+    return folder
+
+
+def test_reproduce_runs_every_seed_once_and_writes_the_report(notebook_dir, tmp_path, monkeypatch):
+    for name in ('MY_UTILS_QUICK', 'MY_UTILS_SEEDS', 'MY_UTILS_RESULTS'):
+        monkeypatch.delenv(name, raising=False)
+    reports = tmp_path / 'reports'
+    args = ['01', '--seeds', '2', '--reports', str(reports), '--notebook-dir', str(notebook_dir)]
+    assert reproduce.main(args) == 0
+    results = json.loads((reports / '01_tiny.json').read_text())
+    assert [(r['row'], r['seed']) for r in results['runs']] == [('base', 0), ('base', 1)]
+    assert [r['row'] for r in results['rows']] == ['base', 'never']
+    report = (reports / '01_tiny.md').read_text()
+    assert '| base | tiny | 0.9000 |' in report and 'n=2' in report
+    assert 'not yet run: run `python -m my_utils.reproduce 01 --seeds 2`' in report
+    assert (reports / '01_tiny_base.png').exists()
+    executed = nbformat.read(reports / '01_tiny.ipynb', as_version=4)
+    assert all(cell.get('execution_count') for cell in executed.cells)
+
+    # A restart trains nothing that is already stored.
+    dates = [r['date'] for r in results['runs']]
+    assert reproduce.main(args) == 0
+    again = json.loads((reports / '01_tiny.json').read_text())
+    assert [r['date'] for r in again['runs']] == dates
+
+
+def test_a_failing_notebook_still_gets_a_report_that_says_why(notebook_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv('MY_UTILS_QUICK', raising=False)
+    nb = nbformat.read(notebook_dir / '01_tiny.ipynb', as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_code_cell("raise mu.DataError('no KMNIST here')"))
+    nbformat.write(nb, notebook_dir / '01_tiny.ipynb')
+    reports = tmp_path / 'reports'
+    assert reproduce.main(['01', '--reports', str(reports), '--notebook-dir', str(notebook_dir)]) == 1
+    assert 'no KMNIST here' in (reports / '01_tiny.md').read_text()
+
+
+def test_unknown_notebook_names_list_the_choices(notebook_dir):
+    with pytest.raises(SystemExit, match='choose from: all, 01_tiny'):
+        reproduce.find_notebooks(['07'], notebook_dir)
+
+
+def test_report_from_a_results_file(tmp_path):
+    run = {'row': 'base', 'seed': 0, 'status': 'finished', 'epochs': 2, 'train_loss': 0.4,
+           'train_acc': 0.85, 'test_acc': 0.86, 'best_test_acc': 0.861, 'best_epoch': 2,
+           'device': 'cpu', 'torch': '2.x', 'wall_s': 12.0,
+           'history': {'train_loss': [0.6, 0.4], 'train_acc': [0.8, 0.85], 'test_acc': [0.82, 0.86]}}
+    rows = [{'row': 'base', 'setup': 'lr 0.1', 'reported': 0.865, 'metric': 'test_acc'}]
+    (tmp_path / 'nb.json').write_text(json.dumps({'notebook': 'nb', 'rows': rows, 'runs': [run]}))
+    text = write_report('nb', tmp_path, 'python -m my_utils.reproduce nb').read_text()
+    assert '| base | lr 0.1 | 0.8650 | 0.8600 ± 0.0000 (0.8600..0.8600, n=1) | reproduced' in text
+    assert '| base | 0 | finished | 2 | 0.4000 | 0.8500 | 0.8600 | 0.8610 (2) | cpu | 2.x | 12 s |' in text
