@@ -139,7 +139,8 @@ class Animator:
     def _draw(self):
         self.axes[0].cla()
         for x, y, fmt in zip(self.X, self.Y, self.fmts):
-            self.axes[0].plot(x, y, fmt)
+            # A lone point drawn as a line is invisible: mark it (the first epoch of a run).
+            self.axes[0].plot(x, y, fmt, marker='o' if len(x) == 1 else None)
         self.config_axes()
 
     def _show(self):
