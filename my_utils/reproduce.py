@@ -46,6 +46,7 @@ def execute(notebook, reports, seeds, quick):
     os.environ['MY_UTILS_QUICK'] = '1' if quick else '0'
     os.environ['MY_UTILS_SEEDS'] = str(seeds)
     os.environ['MY_UTILS_RESULTS'] = str(reports)
+    os.environ['MY_UTILS_PROGRESS'] = '1'  # train_ch6 prints each epoch to this terminal
     nb = nbformat.read(notebook, as_version=4)
     client = _progress_client(nb, notebook.parent)
     try:
@@ -77,7 +78,10 @@ def _progress_client(nb, workdir):
         number = code_cells.index(cell_index) + 1
         print(f'[{number}/{len(code_cells)} {time.time() - start:6.0f} s] {first[:70]}', flush=True)
 
+    # capture_fd_output off: the kernel's own stderr (train_ch6's epoch lines) then reaches this
+    # terminal only, instead of being copied into the notebook's outputs as well.
     return ProgressClient(nb, timeout=None, kernel_name='python3', on_cell_start=announce,
+                          extra_arguments=['--IPKernelApp.capture_fd_output=False'],
                           resources={'metadata': {'path': str(workdir)}})
 
 

@@ -17,6 +17,8 @@ import contextlib
 import dataclasses
 import math
 import numbers
+import os
+import sys
 import time
 
 import torch
@@ -232,7 +234,7 @@ def train_ch3(net, train_iter, test_iter, loss, num_epochs, updater, *, animate=
     _check_num_epochs(num_epochs)
     animator = None
     if animate:
-        animator = Animator(xlabel='epoch', xlim=[1, num_epochs], ylim=[0.3, 0.9],
+        animator = Animator(xlabel='epoch', xlim=[1, max(num_epochs, 2)], ylim=[0.3, 0.9],
                             legend=['train loss', 'train acc', 'test acc'])
     for epoch in range(num_epochs):
         train_metrics = train_epoch_ch3(net, train_iter, loss, updater)
@@ -489,6 +491,19 @@ def _make_scheduler(scheduler, optimizer):
                     f'scheduler; got {type(scheduler).__name__}')
 
 
+def _log_epoch(epoch, num_epochs, history):
+    """One line per epoch on the process's own stderr, for `python -m my_utils.reproduce`.
+
+    In a notebook kernel sys.stderr is the cell's output; sys.__stderr__ is the terminal that
+    started the kernel, so a long reproduction shows its progress there, not in the notebook.
+    """
+    f = history.final()
+    stream = sys.__stderr__ or sys.stderr
+    print(f'    epoch {epoch}/{num_epochs}: loss {f["train_loss"]:.3f}, train acc '
+          f'{f["train_acc"]:.3f}, test acc {f["test_acc"]:.3f} ({history.epoch_time[-1]:.1f} s)',
+          file=stream, flush=True)
+
+
 def train_ch6(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=None,
               loss=None, scheduler=None, init='xavier', animate=True, verbose=True, amp=False,
               compile=False, on_diverge='stop'):
@@ -603,6 +618,8 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimi
                                time.perf_counter() - epoch_start, train_time, seen)
             if animator is not None:
                 animator.add(epoch, (train_loss, train_acc, test_acc))
+            if os.environ.get('MY_UTILS_PROGRESS'):
+                _log_epoch(epoch, num_epochs, history)
             if not math.isfinite(train_loss):
                 history.status = 'diverged'
                 history.message = (f'training stopped: the loss became {train_loss} in epoch '

@@ -738,3 +738,16 @@ def test_real_fashion_mnist_subset_learns():
     h = train_ch6(net, train, test, 2, 0.1, verbose=False, **quiet())
     assert h.status == 'finished'
     assert h.test_acc[-1] > 0.6  # chance is 0.1
+
+
+def test_progress_lines_go_to_the_terminal_not_the_output(monkeypatch, capsys):
+    import io
+    import sys
+    terminal = io.StringIO()
+    monkeypatch.setattr(sys, '__stderr__', terminal)
+    monkeypatch.setenv('MY_UTILS_PROGRESS', '1')
+    train_iter, test_iter = loaders()
+    train_ch6(mlp(), train_iter, test_iter, 2, 0.1, verbose=False, **quiet())
+    lines = terminal.getvalue().splitlines()
+    assert [line.split(':')[0].strip() for line in lines] == ['epoch 1/2', 'epoch 2/2']
+    assert capsys.readouterr().out == ''

@@ -1,0 +1,54 @@
+"""Smoke test of benchmarks/train_speed.py: it runs and prints both columns (no timing checks)."""
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+from my_utils.synthetic import write_fake_kmnist
+
+SCRIPT = Path(__file__).resolve().parents[1] / 'benchmarks' / 'train_speed.py'
+
+
+@pytest.fixture(scope='module')
+def train_speed():
+    spec = importlib.util.spec_from_file_location('train_speed', SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def fake_fashion(tmp_path, monkeypatch):
+    # A small idx-format set stands in for Fashion-MNIST (same file names, same format), so the
+    # test needs no download and takes seconds.
+    root = write_fake_kmnist(tmp_path / 'data', n_train=256, n_test=64)
+    shutil.move(str(root / 'KMNIST'), str(root / 'FashionMNIST'))
+    monkeypatch.setenv('MY_UTILS_DATA', str(root))
+    return root
+
+
+def test_two_steps_of_softmax_regression_print_both_columns(train_speed, fake_fashion, capsys):
+    rows = train_speed.main(['--device', 'cpu', '--models', 'softmax', '--steps', '2',
+                             '--repeats', '1', '--warmup', '1', '--n-train', '256'])
+    out = capsys.readouterr().out
+    assert 'classic ex/s' in out and 'fast ex/s' in out and 'peak RSS MiB' in out
+    assert out.startswith('# device cpu')
+    (row,) = rows
+    assert row['steps'] == 2 and row['params'] == 7850 and row['batch'] == 64
+    assert row['classic'] > 0 and row['fast'] > 0
+
+
+def test_markdown_table_and_model_parameter_counts(train_speed):
+    row = {'model': 'softmax regression', 'key': 'softmax', 'params': 7850, 'batch': 64,
+           'steps': 2, 'classic': 1000.0, 'fast': 12000.0, 'ratio': 12.0, 'peak_mib': 500.0,
+           'note': ''}
+    table = train_speed.format_table([row], train_speed.torch.device('cpu'), markdown=True)
+    assert table.splitlines()[0].startswith(
+        '| model | params | batch | steps | classic ex/s | fast ex/s | ratio |')
+    assert '| softmax regression | 7,850 | 64 | 2 | 1,000 | 12,000 | 12.00x |' in table
+    assert 'PASS' in train_speed.target_lines([row], train_speed.torch.device('cpu'))[0]
+    # the coursework models are the ones SPEC describes
+    counts = {key: sum(p.numel() for p in build().parameters())
+              for key, (_, build, _, _) in train_speed.MODELS.items() if key in ('01', '02')}
+    assert counts == {'01': 209_518, '02': 312_418}
