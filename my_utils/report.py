@@ -34,17 +34,18 @@ def write_report(name, reports, command, error=None, quick=False):
     if quick:
         lines += ['**Quick mode**: a small subset and one epoch per row. This checks that every row runs; '
                   'its numbers say nothing about the report.', '']
-    pending = f'run `{command}`' if error is None else f'the run stopped: {_last_line(error)}'
+    pending = (f'run `{command}`' if error is None
+               else f'the full run stopped before this row (the error above); run `{command}` where it can run')
     if error is not None:
         lines += ['**The last full run stopped with an error**, so rows below without a number were not run:', '',
-                  '```', _last_line(error), '```', '']
+                  '```', error_text(error), '```', '']
     if not rows:
         lines += ['No reported rows are stored yet: the notebook has not reached its table in a run.', '']
     else:
         lines += ['| row | set-up | reported | ours: mean ± std (min..max, n) | verdict |',
                   '| --- | --- | --- | --- | --- |']
         records_of = lambda row: sorted(by_row.get(row, []), key=lambda r: r['seed'])  # noqa: E731
-        for line in row_lines(rows, records_of, pending=pending):
+        for line in row_lines(rows, records_of, pending=pending, judge=not quick):
             lines.append('| ' + ' | '.join(line) + ' |')
         lines.append('')
         lines.append('Verdict rule (SPEC): reproduced when the mean over the seeds is within 1.5 points of the '
@@ -78,7 +79,11 @@ def _num(value):
     return '-' if value is None else f'{value:.4f}'
 
 
-def _last_line(error):
+def error_text(error):
+    """'Name: message' of a notebook cell's error (nbclient's CellExecutionError), else str()."""
+    name, value = getattr(error, 'ename', None), getattr(error, 'evalue', None)
+    if name:
+        return f'{name}: {value}'
     text = str(error).strip().splitlines()
     return text[-1] if text else repr(error)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from .report import write_report
+from .report import error_text, write_report
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -89,7 +89,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog='python -m my_utils.reproduce', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('notebooks', nargs='+', help="'all', or numbers/names such as 02")
-    parser.add_argument('--seeds', type=int, default=3, help='seeds for each base run (default 3)')
+    parser.add_argument('--seeds', type=int, default=None,
+                        help='seeds for each base run (default 3; 1 with --quick)')
     parser.add_argument('--quick', action='store_true',
                         help='quick mode (small subset, 1 epoch): checks the pipeline, measures nothing')
     parser.add_argument('--report-only', action='store_true',
@@ -97,6 +98,8 @@ def main(argv=None):
     parser.add_argument('--reports', type=Path, default=REPO / 'reports', help='output folder')
     parser.add_argument('--notebook-dir', type=Path, default=REPO / 'notebooks')
     args = parser.parse_args(argv)
+    if args.seeds is None:
+        args.seeds = 1 if args.quick else 3
     if args.seeds < 1:
         parser.error('--seeds must be at least 1')
 
@@ -118,14 +121,9 @@ def main(argv=None):
         path = write_report(notebook.stem, args.reports, command, error=error, quick=args.quick)
         print(f'== report: {path}', flush=True)
         if error is not None:
-            print(f'   {_one_line(error)}', file=sys.stderr)
+            print(f'   {error_text(error)}', file=sys.stderr)
             failed = True
     return 1 if failed else 0
-
-
-def _one_line(error):
-    text = str(error).strip().splitlines()
-    return text[-1] if text else repr(error)
 
 
 if __name__ == '__main__':
