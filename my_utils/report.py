@@ -21,6 +21,8 @@ def write_report(name, reports, command, error=None, quick=False):
     reports = Path(reports)
     stem = f'{name}.quick' if quick else name
     own = _load(reports / f'{stem}.json')
+    if error is None and own:
+        error = own.get('last_error')  # --report-only keeps why the last run stopped
     other = _load(reports / f'{name}.quick.json') if not quick else None
     runs = own['runs'] if own else []
     rows = (own or {}).get('rows') or (other or {}).get('rows') or []
@@ -75,12 +77,68 @@ def write_report(name, reports, command, error=None, quick=False):
     return path
 
 
+README_START = '<!-- results: written by python -m my_utils.reproduce; do not edit by hand -->'
+README_END = '<!-- /results -->'
+
+
+def results_table(reports):
+    """The README's table: each variant's base run, reported beside ours, from the results files."""
+    reports = Path(reports)
+    lines = ['| variant | base run: reported | ours: mean ± std (min..max, n) | verdict | device | report |',
+             '| --- | --- | --- | --- | --- | --- |']
+    for path in sorted(reports.glob('[0-9][0-9]_*.md')):
+        if path.stem.endswith('.quick'):
+            continue
+        name = path.stem
+        own = _load(reports / f'{name}.json') or {}
+        rows = own.get('rows') or (_load(reports / f'{name}.quick.json') or {}).get('rows') or []
+        base = [row for row in rows if row['row'] == 'base'][:1]
+        runs = sorted((r for r in own.get('runs', []) if r['row'] == 'base'), key=lambda r: r['seed'])
+        if not base:
+            lines.append(f'| {name} | - | - | no rows stored yet | - | [{path.name}]({path.name}) |')
+            continue
+        stopped = own.get('last_error')
+        pending = (f'the full run stopped with {stopped.split(":")[0]}' if stopped
+                   else f'run `python -m my_utils.reproduce {name[:2]}`')
+        _, _, reported, ours, verdict_text = next(row_lines(base, lambda row: runs, pending=pending))
+        devices = ', '.join(sorted({r['device'] for r in runs})) or '-'
+        lines.append(f'| {name} | {reported} | {ours} | {verdict_text} | {devices} | '
+                     f'[{path.name}](reports/{path.name}) |')
+    return '\n'.join(lines)
+
+
+def update_readme(readme, reports):
+    """Replace the README's results table (between its markers) with one made from the results
+    files; returns False, changing nothing, when the README has no such markers."""
+    readme = Path(readme)
+    text = readme.read_text() if readme.exists() else ''
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    table = results_table(reports)
+    readme.write_text(text[:start + len(README_START)] + '\n' + table + '\n' + text[end:])
+    return True
+
+
 def _num(value):
     return '-' if value is None else f'{value:.4f}'
 
 
+def record_error(reports, stem, error):
+    """Keep (or clear, with error=None) why the last run of a notebook stopped, in its results file."""
+    path = Path(reports) / f'{stem}.json'
+    results = _load(path) or {'notebook': stem, 'rows': [], 'runs': []}
+    if error is None:
+        results.pop('last_error', None)
+    else:
+        results['last_error'] = error_text(error)
+    path.write_text(json.dumps(results, indent=1))
+
+
 def error_text(error):
     """'Name: message' of a notebook cell's error (nbclient's CellExecutionError), else str()."""
+    if isinstance(error, str):
+        return error
     name, value = getattr(error, 'ename', None), getattr(error, 'evalue', None)
     if name:
         return f'{name}: {value}'

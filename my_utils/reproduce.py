@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from .report import error_text, write_report
+from .report import error_text, record_error, update_readme, write_report
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -112,8 +112,9 @@ def main(argv=None):
                   f'{args.seeds} seed(s); finished runs are kept in {args.reports}', flush=True)
             start = time.time()
             executed, error = execute(notebook, args.reports.resolve(), args.seeds, args.quick)
-            suffix = '.quick.ipynb' if args.quick else '.ipynb'
-            nbformat.write(executed, args.reports / f'{notebook.stem}{suffix}')
+            stem = f'{notebook.stem}.quick' if args.quick else notebook.stem
+            nbformat.write(executed, args.reports / f'{stem}.ipynb')
+            record_error(args.reports, stem, error)
             print(f'== {notebook.stem}: {"stopped by an error" if error else "done"} '
                   f'after {time.time() - start:.0f} s', flush=True)
         command = (f'python -m my_utils.reproduce {notebook.stem[:2]} --seeds {args.seeds}'
@@ -123,6 +124,9 @@ def main(argv=None):
         if error is not None:
             print(f'   {error_text(error)}', file=sys.stderr)
             failed = True
+    readme = args.reports.resolve().parent / 'README.md'
+    if not args.quick and update_readme(readme, args.reports):
+        print(f'== results table updated in {readme}', flush=True)
     return 1 if failed else 0
 
 

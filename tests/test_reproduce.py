@@ -61,8 +61,17 @@ def test_a_failing_notebook_still_gets_a_report_that_says_why(notebook_dir, tmp_
     nb.cells.insert(1, nbformat.v4.new_code_cell("raise mu.DataError('no KMNIST here')"))
     nbformat.write(nb, notebook_dir / '01_tiny.ipynb')
     reports = tmp_path / 'reports'
+    readme = tmp_path / 'README.md'
+    readme.write_text('# results\n<!-- results: written by python -m my_utils.reproduce; do not edit by hand -->\n'
+                      'old table\n<!-- /results -->\nafter\n')
     assert reproduce.main(['01', '--reports', str(reports), '--notebook-dir', str(notebook_dir)]) == 1
-    assert 'no KMNIST here' in (reports / '01_tiny.md').read_text()
+    assert 'DataError: no KMNIST here' in (reports / '01_tiny.md').read_text()
+    # --report-only keeps the reason, and the README's table says it too.
+    assert reproduce.main(['01', '--report-only', '--reports', str(reports), '--notebook-dir', str(notebook_dir)]) == 0
+    assert 'DataError: no KMNIST here' in (reports / '01_tiny.md').read_text()
+    text = readme.read_text()
+    assert 'old table' not in text and text.endswith('<!-- /results -->\nafter\n')
+    assert '| 01_tiny | - | - | no rows stored yet |' in text
 
 
 def test_unknown_notebook_names_list_the_choices(notebook_dir):
