@@ -30,9 +30,11 @@ def write_report(name, reports, command, error=None, quick=False):
     for run in runs:
         by_row.setdefault(run['row'], []).append(run)
 
+    executed = (f'its executed copy is `{stem}.ipynb` here' if (reports / f'{stem}.ipynb').exists()
+                else 'no run has reached its end yet, so there is no executed copy here')
     lines = [f'# {name}: reported beside reproduced', '',
-             f'Written {datetime.date.today().isoformat()} by `{command}` from `{stem}.json` '
-             f'(the notebook `notebooks/{name}.ipynb`, executed; the executed copy is `{stem}.ipynb` here).', '']
+             f'Written {datetime.date.today().isoformat()} by `{command}` from `{stem}.json`, the runs '
+             f'stored by the notebook `notebooks/{name}.ipynb` ({executed}).', '']
     if quick:
         lines += ['**Quick mode**: a small subset and one epoch per row. This checks that every row runs; '
                   'its numbers say nothing about the report.', '']
