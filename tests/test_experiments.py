@@ -88,7 +88,21 @@ def test_verdict_follows_the_spec_rule():
     assert verdict(0.1, records(0.8), failure=True)[0] == 'not reproduced'
 
 
-def test_compare_table_lists_every_row(tmp_path):
+def test_verdict_says_when_it_rests_on_fewer_than_three_seeds():
+    assert verdict(0.86, records(0.86))[1].endswith('(1 seed, SPEC asks for 3)')
+    assert 'SPEC asks' not in verdict(0.86, records(0.86, 0.86, 0.86))[1]
+
+
+def test_compare_table_gives_no_verdict_in_quick_mode(tmp_path, monkeypatch):
+    monkeypatch.setenv('MY_UTILS_QUICK', '1')
+    store = ResultStore('nb', directory=tmp_path)
+    store.run('base', 0, lambda: FakeHistory(0.11))
+    table = compare_table([{'row': 'base', 'setup': 'lr 0.1', 'reported': 0.860}], store)
+    assert table.splitlines()[2].endswith('| no verdict: quick mode (subset, 1 epoch) |')
+
+
+def test_compare_table_lists_every_row(tmp_path, monkeypatch):
+    monkeypatch.delenv('MY_UTILS_QUICK', raising=False)
     store = ResultStore('nb', directory=tmp_path)
     store.run('base', 0, lambda: FakeHistory(0.86))
     table = compare_table([{'row': 'base', 'setup': 'lr 0.1', 'reported': 0.860},
