@@ -29,8 +29,8 @@ import torchvision
 from torchvision.transforms import functional as TVF
 
 from . import augment as aug
-from .fastdata import (DeviceLoader, apply_normalize, check_augment, check_batch_size,
-                       check_resize, normalize_stats, resize_images)
+from .fastdata import (DeviceLoader, check_augment, check_batch_size, check_resize,
+                       finish_images, normalize_stats)
 from .synthetic import CIFAR10_CLASSES, SYNTHETIC_MARKER
 
 __all__ = ['DataError', 'data_root', 'load_data_fashion_mnist', 'load_data_kmnist',
@@ -272,14 +272,7 @@ class _SampleTransform:
         self.size, self.augment, self.stats = size, augment, stats
 
     def __call__(self, img):
-        x = TVF.to_tensor(img)
-        if self.size is not None:
-            x = resize_images(x, self.size)
-        if self.augment is not None:
-            x = self.augment(x)
-        if self.stats is not None:
-            x = apply_normalize(x, self.stats)
-        return x
+        return finish_images(TVF.to_tensor(img), self.size, self.augment, self.stats)
 
 
 def _check_count(n, name):

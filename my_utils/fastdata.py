@@ -98,6 +98,18 @@ def apply_normalize(x, stats):
     return (x - mean.to(x.device)) / std.to(x.device)
 
 
+def finish_images(x, size=None, augment=None, stats=None):
+    """Float images in [0, 1] -> resize, augment, normalize: the steps both data paths share,
+    in one place so that they stay in the same order."""
+    if size is not None:
+        x = resize_images(x, size)
+    if augment is not None:
+        x = augment(x)
+    if stats is not None:
+        x = apply_normalize(x, stats)
+    return x
+
+
 def _as_nchw_uint8(images):
     if isinstance(images, np.ndarray):
         images = torch.from_numpy(np.ascontiguousarray(images))
@@ -157,14 +169,7 @@ class DeviceLoader:
 
     def transform(self, images_uint8):
         """The per-batch pipeline: uint8 (B, C, H, W) -> float32 batch."""
-        x = to_float(images_uint8)
-        if self.resize is not None:
-            x = resize_images(x, self.resize)
-        if self.augment is not None:
-            x = self.augment(x)
-        if self.normalize is not None:
-            x = apply_normalize(x, self.normalize)
-        return x
+        return finish_images(to_float(images_uint8), self.resize, self.augment, self.normalize)
 
     def __iter__(self):
         n, bs = len(self.labels), self.batch_size
