@@ -290,31 +290,18 @@ def classic_steps(net, optimizer, loss, batches, steps, device):
 
 
 def fast_steps(net, optimizer, loss, batches, steps, device, amp=False, compiled=False):
-    """The same steps as train_ch6 takes them: metrics summed on the device, one host read at
-    the end.  (train_ch6 has no separate step function to call, so its inner loop is restated
-    here, op for op; --seed-001-base-run times train_ch6 itself.)"""
+    """train_ch6's own step (mu.train_step): metrics summed on the device into mu.EpochTotals,
+    one host read at the end."""
     net.train()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), dtype=torch.int64, device=device)
-    seen = 0  # known on the host from the shapes: no sync
+    totals = mu.EpochTotals(device)
     use_amp = amp and device.type == 'cuda'
+    autocast = lambda: torch.autocast('cuda', dtype=torch.bfloat16, enabled=use_amp)
+    mark_step = compiled and device.type == 'cuda'
     for _ in range(steps):
         X, y = next(batches)
-        if compiled:
-            torch.compiler.cudagraph_mark_step_begin()
-        with torch.autocast('cuda', dtype=torch.bfloat16, enabled=use_amp):
-            y_hat = net(X)
-            l = loss(y_hat, y)
-        n = y.shape[0]
-        with torch.no_grad():  # before backward: a CUDA-graph output may be reused afterwards
-            loss_sum.add_(l.float(), alpha=n)
-            correct.add_((y_hat.argmax(dim=1) == y).sum())
-        optimizer.zero_grad(set_to_none=True)
-        l.backward()
-        optimizer.step()
-        seen += n
-    torch.stack((loss_sum, correct.float())).tolist()  # the one host sync
-    return seen
+        mu.train_step(net, X, y, loss, optimizer, totals, autocast=autocast, mark_step=mark_step)
+    totals.read()  # the one host sync
+    return totals.seen
 
 
 def warm_up(step_fn, loader, steps, budget, device):
@@ -368,46 +355,56 @@ def bench_model(key, batch, device, args):
     else:
         base = build()
     params = sum(p.numel() for p in base.parameters())
-    net_a = copy.deepcopy(base).to(device)
-    net_b = copy.deepcopy(base).to(device)  # same initial weights, own optimizer state
-    opt_a = torch.optim.SGD(net_a.parameters(), lr=lr)
-    opt_b = torch.optim.SGD(net_b.parameters(), lr=lr)
-    model_b = net_b
-    if args.compile and device.type == 'cuda':
-        model_b = torch.compile(net_b, mode='reduce-overhead')
     loss = nn.CrossEntropyLoss()
     if device.type == 'cuda':
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
 
-    run_a = lambda batches, n: classic_steps(net_a, opt_a, loss, batches, n, device)
-    compiled = model_b is not net_b
-    run_b = lambda batches, n: fast_steps(model_b, opt_b, loss, batches, n, device, args.amp,
-                                          compiled)
-    step_a = warm_up(run_a, classic_loader, args.warmup, args.seconds, device)
-    step_b = warm_up(run_b, fast_loader, args.warmup, args.seconds, device)
+    def path(step_fn, loader, compile_it=False):
+        """(run function, loader) for one way of training; each its own copy of the same
+        initial weights and its own optimizer state."""
+        net = copy.deepcopy(base).to(device)
+        opt = torch.optim.SGD(net.parameters(), lr=lr)
+        model = mu.compile_model(net, device) if compile_it else net
+        return (lambda batches, n: step_fn(model, opt, loss, batches, n, device, compile_it),
+                loader)
+
+    def fast(model, opt, loss, batches, n, device, compiled):
+        return fast_steps(model, opt, loss, batches, n, device, args.amp, compiled)
+
+    def classic(model, opt, loss, batches, n, device, compiled):
+        return classic_steps(model, opt, loss, batches, n, device)
+
+    paths = {'classic': path(classic, classic_loader), 'fast': path(fast, fast_loader)}
+    if args.compile:
+        paths['compiled'] = path(fast, fast_loader, compile_it=True)
+    step_time = {name: warm_up(run, loader, args.warmup, args.seconds, device)
+                 for name, (run, loader) in paths.items()}
     # Each repeat starts fresh DataLoader workers; untimed "settle" steps let them reach steady
     # state (their queue holds 2 batches per worker).  When a step is slower than the workers
     # (compute-bound models) one step is enough.
-    settle = 2 * max(1, classic_loader.num_workers) + 1 if step_a < 0.25 else 1
+    settle = 2 * max(1, classic_loader.num_workers) + 1 if step_time['classic'] < 0.25 else 1
     steps = args.steps
-    if steps is None:  # same count for both paths: the slower one runs about args.seconds
-        steps = int(args.seconds / max(step_a, step_b))
+    if steps is None:  # same count for every path: the slowest one runs about args.seconds
+        steps = int(args.seconds / max(step_time.values()))
         # Stay inside one epoch's full batches: no run pays for a new set of workers mid-way,
         # and a compiled model never sees the smaller last batch (a recompile) while timed.
         full_batches = len(classic_loader.dataset) // batch
         steps = max(2, min(steps, args.max_steps, full_batches - settle))
     settle = min(settle, steps)
-    classic, fast = [], []
-    for _ in range(args.repeats):  # a, b, a, b, ...
-        classic.append(time_run(run_a, classic_loader, settle, steps, device))
-        fast.append(time_run(run_b, fast_loader, settle, steps, device))
+    speeds = {name: [] for name in paths}
+    for _ in range(args.repeats):  # classic, fast(, compiled), classic, fast, ...
+        for name, (run, loader) in paths.items():
+            speeds[name].append(time_run(run, loader, settle, steps, device))
     row = {'model': label, 'key': key, 'params': params, 'batch': batch, 'steps': steps,
-           'classic': statistics.median(classic), 'fast': statistics.median(fast),
-           'classic_all': classic, 'fast_all': fast, 'peak_mib': peak_memory_mib(device),
-           'note': note}
+           'peak_mib': peak_memory_mib(device), 'note': note}
+    for name, values in speeds.items():
+        row[name] = statistics.median(values)
+        row[name + '_all'] = values
     row['ratio'] = row['fast'] / row['classic']
-    del classic_loader, fast_loader, net_a, net_b, model_b, opt_a, opt_b
+    if 'compiled' in row:
+        row['ratio_compiled'] = row['compiled'] / row['classic']
+    del classic_loader, fast_loader, paths
     if device.type == 'cuda':
         torch.cuda.empty_cache()
     return row
@@ -425,7 +422,7 @@ def header(device, args, table=True):
     if device.type == 'cuda':
         where += f' ({torch.cuda.get_device_name(device)})'
     extras = ['amp bf16' if args.amp and device.type == 'cuda' else '',
-              'torch.compile' if args.compile and device.type == 'cuda' else '']
+              'a third path, fast + mu.compile_model' if args.compile else '']
     extras = ', '.join(e for e in extras if e)
     line = (f'# device {where} | torch {torch.__version__} | torchvision {torchvision.__version__} | '
             f'CPUs {cpus} usable of {os.cpu_count()}, torch threads {torch.get_num_threads()}, '
@@ -442,9 +439,17 @@ def header(device, args, table=True):
 def format_table(rows, device, markdown=False):
     mem = ('peak CUDA MiB' if device.type == 'cuda'
            else 'peak RSS MiB (process-wide)')
-    cols = ['model', 'params', 'batch', 'steps', 'classic ex/s', 'fast ex/s', 'ratio', mem]
-    body = [[r['model'], f"{r['params']:,}", str(r['batch']), str(r['steps']), f"{r['classic']:,.0f}",
-             f"{r['fast']:,.0f}", f"{r['ratio']:.2f}x", f"{r['peak_mib']:,.0f}"] for r in rows]
+    compiled = any('compiled' in r for r in rows)
+    cols = ['model', 'params', 'batch', 'steps', 'classic ex/s', 'fast ex/s', 'ratio']
+    cols += ['fast+compile ex/s', 'ratio'] if compiled else []
+    body = []
+    for r in rows:
+        cells = [r['model'], f"{r['params']:,}", str(r['batch']), str(r['steps']),
+                 f"{r['classic']:,.0f}", f"{r['fast']:,.0f}", f"{r['ratio']:.2f}x"]
+        if compiled:
+            cells += [f"{r['compiled']:,.0f}", f"{r['ratio_compiled']:.2f}x"]
+        body.append(cells + [f"{r['peak_mib']:,.0f}"])
+    cols.append(mem)
     if markdown:
         lines = ['| ' + ' | '.join(cols) + ' |',
                  '| ' + ' | '.join(['---'] + ['---:'] * (len(cols) - 1)) + ' |']
@@ -466,8 +471,10 @@ def target_lines(rows, device):
     for r in rows:
         if r['batch'] == 64 and r['key'] in CPU_TARGETS:
             want = CPU_TARGETS[r['key']]
-            out.append(f"target {r['model']}, batch 64: fast/classic {r['ratio']:.2f}x "
-                       f"(want >= {want:g}x) -> {'PASS' if r['ratio'] >= want else 'MISS'}")
+            for path, ratio in (('fast', r['ratio']), ('fast+compile', r.get('ratio_compiled'))):
+                if ratio is not None:
+                    out.append(f"target {r['model']}, batch 64: {path}/classic {ratio:.2f}x "
+                               f"(want >= {want:g}x) -> {'PASS' if ratio >= want else 'MISS'}")
     return out
 
 
@@ -522,7 +529,8 @@ def parse_args(argv=None):
     p.add_argument('--warmup', type=int, default=5, help='untimed first steps per path and model')
     p.add_argument('--amp', action='store_true', help='bf16 autocast in the fast path (CUDA only)')
     p.add_argument('--compile', action='store_true',
-                   help='torch.compile(mode="reduce-overhead") the fast path (CUDA only)')
+                   help='also time the fast path with the model compiled by mu.compile_model '
+                        '(CUDA graphs on CUDA, C++ kernels on the CPU), as a third column')
     p.add_argument('--cifar-width', type=int, default=None,
                    help="model 03's first channel width: 32 is the report's model (default on "
                         'CUDA), 16 a compact version with the same structure (default on CPU, '
@@ -555,8 +563,8 @@ def main(argv=None):
     device = torch.device(args.device) if args.device else mu.try_gpu()
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('--device cuda asked for, but torch sees no CUDA GPU')
-    if device.type != 'cuda' and (args.amp or args.compile):
-        print('note: --amp / --compile only apply on CUDA; ignored on', device)
+    if device.type != 'cuda' and args.amp:
+        print('note: --amp only applies on CUDA; ignored on', device)
     gpu = device.type == 'cuda'
     if args.seconds is None:
         args.seconds = 2.0 if gpu else 1.0

@@ -3,6 +3,7 @@ import datetime
 import json
 import math
 import os
+import socket
 import statistics
 import time
 from pathlib import Path
@@ -57,6 +58,10 @@ class ResultStore:
     Saved to $MY_UTILS_RESULTS/<name>.json after every run when that variable is set (the
     reproduce command sets it), so a stopped reproduction restarts where it left off;
     otherwise kept in memory only, so quick runs and nbval never write files.
+
+    Two processes may reproduce the same notebook at once (one per CPU core, say): a run in
+    progress is claimed in <name>.claims/, the other process skips it and goes on to the next
+    run, and every save merges the runs the other process stored meanwhile.
     """
 
     def __init__(self, name, directory=None):
@@ -79,22 +84,38 @@ class ResultStore:
         """Return the record of (row, seed), training it with `train_fn()` only if not stored yet.
 
         Every generator is seeded with `seed` first, so a model built inside `train_fn` starts
-        from the same weights each time.
+        from the same weights each time. A run that another live process is training right
+        now is skipped: the record returned then has status 'running elsewhere' and NaN numbers
+        and is not stored.
         """
         key = (row, seed)
+        if key not in self._records:
+            self._merge_saved()
         if key in self._records:
             return self._records[key]
-        set_seed(seed)
-        start = time.time()
-        history = train_fn()
-        record = {'row': row, 'seed': seed, 'wall_s': round(time.time() - start, 1),
-                  'torch': torch.__version__, 'quick': quick_mode(),
-                  'date': datetime.datetime.now().isoformat(timespec='seconds')}
-        record.update(_summary(history))
-        # An interrupted run is not a result: keep it out of the store so a restart reruns it.
-        if record['status'] != 'interrupted':
-            self._records[key] = record
-            self._save()
+        claim = self._claim(row, seed)
+        if claim is False:
+            print(f'row {row}, seed {seed}: being trained by another process; skipped here '
+                  f'(if that process is gone, delete {self._claim_path(row, seed)})')
+            return {'row': row, 'seed': seed, 'status': 'running elsewhere',
+                    **{k: math.nan for k in ('train_loss', 'train_acc', 'test_acc',
+                                             'best_test_acc')},
+                    'best_epoch': None, 'epochs': 0}
+        try:
+            set_seed(seed)
+            start = time.time()
+            history = train_fn()
+            record = {'row': row, 'seed': seed, 'wall_s': round(time.time() - start, 1),
+                      'torch': torch.__version__, 'quick': quick_mode(),
+                      'date': datetime.datetime.now().isoformat(timespec='seconds')}
+            record.update(_summary(history))
+            # An interrupted run is not a result: keep it out so a restart reruns it.
+            if record['status'] != 'interrupted':
+                self._records[key] = record
+                self._save()
+        finally:
+            if claim:
+                claim.unlink(missing_ok=True)
         return record
 
     def records(self, row):
@@ -110,14 +131,63 @@ class ResultStore:
         self.rows = list(known.values())
         self._save()
 
+    def _saved_runs(self):
+        if self.path is None or not self.path.exists():
+            return {}
+        try:
+            saved = json.loads(self.path.read_text())
+        except json.JSONDecodeError:
+            return {}  # a file we could not read is reported by __init__, not here
+        return {(r['row'], r['seed']): r for r in saved.get('runs', [])}
+
+    def _merge_saved(self):
+        """Take in the runs another process stored since we last read the file."""
+        for key, record in self._saved_runs().items():
+            self._records.setdefault(key, record)
+
+    def _claim_path(self, row, seed):
+        name = ''.join(c if c.isalnum() or c in '.-' else '_' for c in str(row))
+        return self.path.with_suffix('.claims') / f'{name}__{seed}'
+
+    def _claim(self, row, seed):
+        """Mark (row, seed) as being trained by this process: the claim file's path, None when
+        nothing is saved (no file, no claim), or False when another live process holds it."""
+        if self.path is None:
+            return None
+        claim = self._claim_path(row, seed)
+        claim.parent.mkdir(parents=True, exist_ok=True)
+        host = socket.gethostname()
+        try:
+            other_host, other_pid = claim.read_text().split()
+            if other_host != host or _alive(int(other_pid)):
+                return False
+        except (FileNotFoundError, ValueError):
+            pass  # unclaimed, or a half-written claim: take it
+        claim.write_text(f'{host} {os.getpid()}')
+        return claim
+
     def _save(self):
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._merge_saved()  # keep what another process stored meanwhile
         runs = sorted(self._records.values(), key=lambda r: (r['row'], r['seed']))
-        tmp = self.path.with_suffix('.tmp')
+        tmp = self.path.with_suffix(f'.{os.getpid()}.tmp')
         tmp.write_text(json.dumps({'notebook': self.name, 'rows': self.rows, 'runs': runs}, indent=1))
         tmp.replace(self.path)  # never leave a half-written file behind
+
+
+def _alive(pid):
+    """Whether a process with this id runs on this machine."""
+    if os.name == 'nt':
+        return True  # signal 0 is CTRL_C_EVENT on Windows: never send it; assume alive
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
 
 
 def _summary(history):

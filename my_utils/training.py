@@ -18,6 +18,7 @@ import dataclasses
 import math
 import numbers
 import os
+import shutil
 import sys
 import time
 
@@ -504,6 +505,95 @@ def _log_epoch(epoch, num_epochs, history):
           file=stream, flush=True)
 
 
+class EpochTotals:
+    """A training epoch's summed loss and correct predictions, kept on the device.
+
+    Adding a batch costs no host sync; `read()` is the epoch's one sync. `seen` (the number of
+    examples) is known on the host from the shapes.
+    """
+
+    def __init__(self, device):
+        self.loss_sum = torch.zeros((), device=device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+        self.seen = 0
+
+    def add(self, l, y_hat, y, reduction='mean'):
+        """Add one batch: its loss `l` (as the loss returned it) and its predictions."""
+        n = _batch_size(y)
+        with torch.no_grad():
+            if l.dim() == 0:
+                self.loss_sum.add_(l.float(), alpha=n if reduction != 'sum' else 1)
+            else:
+                self.loss_sum.add_(l.float().sum())
+            self.correct.add_(_num_correct(y_hat, y))
+        self.seen += n
+
+    def read(self):
+        """(mean loss, accuracy) over the examples added so far: one host sync."""
+        loss_sum, correct = torch.stack((self.loss_sum, self.correct.float())).tolist()
+        seen = max(self.seen, 1)
+        return loss_sum / seen, correct / seen
+
+
+def train_step(net, X, y, loss, optimizer, totals, *, autocast=contextlib.nullcontext,
+               mark_step=False, check=False):
+    """One optimizer step on a batch that is already on the device; adds the batch's loss and
+    correct predictions to `totals` (an EpochTotals) without reading anything back.
+
+    The mean loss over the batch is backpropagated whatever the loss's reduction. mark_step:
+    the net is compiled with CUDA graphs. check: also check the inputs and labels (train_ch6
+    does it on its first batch; the label check costs one sync).
+    """
+    if mark_step:
+        torch.compiler.cudagraph_mark_step_begin()
+    if check:
+        _check_first_batch(X, y)
+    with autocast():
+        y_hat = net(X)
+        _check_output(y_hat, y, 'train_ch6')
+        if check and isinstance(loss, nn.CrossEntropyLoss):
+            _check_labels(y_hat, y)
+        l = loss(y_hat, y)
+    reduction = getattr(loss, 'reduction', 'mean')
+    # Before backward: a CUDA-graph output may be overwritten by the next replay.
+    totals.add(l, y_hat, y, reduction)
+    n = _batch_size(y)
+    l_mean = l.mean() if l.dim() else (l / n if reduction == 'sum' else l)
+    optimizer.zero_grad(set_to_none=True)
+    l_mean.backward()
+    optimizer.step()
+
+
+def _have_cxx_compiler():
+    """torch.compile's CPU backend writes C++ and builds it: it needs a compiler on PATH."""
+    names = [os.environ.get('CXX'), 'g++', 'clang++', 'c++', 'cl']
+    return any(name and shutil.which(name) for name in names)
+
+
+def compile_model(net, device=None, verbose=True):
+    """torch.compile(net) the way train_ch6(compile=True) does; net itself (with a note when
+    verbose) where it cannot run. Call it once and train the returned module: it shares its
+    parameters with net.
+
+    CUDA: mode='reduce-overhead' (CUDA graphs; call torch.compiler.cudagraph_mark_step_begin()
+    before each training step, as train_step(mark_step=True) does). CPU: the default mode,
+    which needs a C++ compiler. Other devices: not compiled.
+    """
+    say = print if verbose else (lambda *args, **kwargs: None)
+    device = _resolve_device(device)
+    if device.type == 'cuda':
+        # CUDA graphs remove the per-kernel launch cost that dominates small models.
+        return torch.compile(net, mode='reduce-overhead')
+    if device.type == 'cpu':
+        if not _have_cxx_compiler():
+            say('note: compile=True ignored: torch.compile needs a C++ compiler on the CPU '
+                '(none found on PATH; install g++ or clang, or set CXX)')
+            return net
+        return torch.compile(net)  # fused C++ kernels; graphs are a CUDA feature
+    say(f'note: compile=True ignored on {device} (used on CUDA and CPU only)')
+    return net
+
+
 def train_ch6(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=None,
               loss=None, scheduler=None, init='xavier', animate=True, verbose=True, amp=False,
               compile=False, on_diverge='stop'):
@@ -517,8 +607,10 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimi
     reduction 'mean' or 'none' (the batch mean is backpropagated). scheduler: None, a scheduler,
     or a function optimizer -> scheduler, stepped once per epoch (ReduceLROnPlateau with the
     epoch's train loss). init: see `init_weights`. animate=False draws nothing; verbose=False
-    prints nothing. amp: bf16 autocast, compile: torch.compile(mode='reduce-overhead'), both
-    on CUDA only. A non-finite loss stops training after that epoch (status 'diverged'; with
+    prints nothing. amp: bf16 autocast (CUDA only). compile: torch.compile the net, with CUDA
+    graphs (mode='reduce-overhead') on CUDA, with C++ kernels on the CPU (needs a C++
+    compiler; the first epoch pays the compilation, tens of seconds; it pays off for conv nets
+    such as LeNet, less or not at all for nets made of large matrix products). A non-finite loss stops training after that epoch (status 'diverged'; with
     on_diverge='raise' a TrainingDiverged is raised instead); Ctrl-C stops it with status
     'interrupted'. The net is left in eval mode, as d2l leaves it.
     """
@@ -542,22 +634,18 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimi
     scheduler = _make_scheduler(scheduler, optimizer)
     plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     loss = nn.CrossEntropyLoss() if loss is None else loss
-    reduction = getattr(loss, 'reduction', 'mean')
 
     on_cuda = device.type == 'cuda'
-    ignored = [name for name, on in (('amp', amp), ('compile', compile)) if on]
-    if ignored and not on_cuda:
-        say(f'note: {" and ".join(n + "=True" for n in ignored)} ignored on {device} '
-            '(used on CUDA only)')
+    if amp and not on_cuda:
+        say(f'note: amp=True ignored on {device} (used on CUDA only)')
     use_amp = bool(amp) and on_cuda
     if use_amp and not torch.cuda.is_bf16_supported():
         say('note: amp=True ignored: this GPU does not support bf16')
         use_amp = False
     autocast = ((lambda: torch.autocast('cuda', dtype=torch.bfloat16)) if use_amp
                 else contextlib.nullcontext)
-    use_compile = bool(compile) and on_cuda
-    # The compiled module shares its parameters with net; CUDA graphs need a step marker.
-    forward = torch.compile(net, mode='reduce-overhead') if use_compile else net
+    forward = compile_model(net, device, verbose) if compile else net
+    use_graphs = forward is not net and on_cuda  # CUDA graphs need a step marker
 
     animator = None
     if animate:
@@ -575,47 +663,22 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimi
             epoch_lr = float(optimizer.param_groups[0]['lr'])
             net.train()
             timer.start()
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), dtype=torch.int64, device=device)
-            seen = 0  # known on the host from the shapes: costs no sync
+            totals = EpochTotals(device)
             for X, y in train_iter:
                 X, y = _to(X, device), _to(y, device)
-                if use_compile:
-                    torch.compiler.cudagraph_mark_step_begin()
-                if first_batch:
-                    _check_first_batch(X, y)
-                with autocast():
-                    y_hat = forward(X)
-                    _check_output(y_hat, y, 'train_ch6')
-                    if first_batch and isinstance(loss, nn.CrossEntropyLoss):
-                        _check_labels(y_hat, y)  # once per call: one extra sync, a clear error
-                    first_batch = False
-                    l = loss(y_hat, y)
-                n = _batch_size(y)
-                # Accumulate before backward: a CUDA-graph output may be reused afterwards.
-                with torch.no_grad():
-                    if l.dim() == 0:
-                        loss_sum.add_(l.float(), alpha=n if reduction != 'sum' else 1)
-                    else:
-                        loss_sum.add_(l.float().sum())
-                    correct.add_(_num_correct(y_hat, y))
-                l_mean = l.mean() if l.dim() else (l / n if reduction == 'sum' else l)
-                optimizer.zero_grad(set_to_none=True)
-                l_mean.backward()
-                optimizer.step()
-                seen += n
-            if seen == 0:
+                train_step(forward, X, y, loss, optimizer, totals, autocast=autocast,
+                           mark_step=use_graphs, check=first_batch)
+                first_batch = False
+            if totals.seen == 0:
                 raise _empty_error('train_iter')
-            # The epoch's one host sync; it also makes the timing honest on CUDA.
-            total_loss, total_correct = torch.stack((loss_sum, correct.float())).tolist()
+            train_loss, train_acc = totals.read()  # the epoch's one host sync
             train_time = timer.stop()
-            train_loss, train_acc = total_loss / seen, total_correct / seen
             test_correct, test_count = _count_correct(
                 forward, test_iter, device, 'test_iter', autocast, check=True,
-                mark_step=use_compile)
+                mark_step=use_graphs)
             test_acc = test_correct / test_count
             history._add_epoch(train_loss, train_acc, test_acc, epoch_lr,
-                               time.perf_counter() - epoch_start, train_time, seen)
+                               time.perf_counter() - epoch_start, train_time, totals.seen)
             if animator is not None:
                 animator.add(epoch, (train_loss, train_acc, test_acc))
             if os.environ.get('MY_UTILS_PROGRESS'):
@@ -651,4 +714,5 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimi
 
 
 __all__ = ['accuracy', 'evaluate_accuracy', 'train_epoch_ch3', 'train_ch3', 'predict_ch3',
-           'evaluate_accuracy_gpu', 'init_weights', 'train_ch6', 'History', 'TrainingDiverged']
+           'evaluate_accuracy_gpu', 'init_weights', 'train_ch6', 'train_step', 'EpochTotals', 'compile_model',
+           'History', 'TrainingDiverged']

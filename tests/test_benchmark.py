@@ -52,3 +52,14 @@ def test_markdown_table_and_model_parameter_counts(train_speed):
     counts = {key: sum(p.numel() for p in build().parameters())
               for key, (_, build, _, _) in train_speed.MODELS.items() if key in ('01', '02')}
     assert counts == {'01': 209_518, '02': 312_418}
+
+
+@pytest.mark.skipif(shutil.which('g++') is None and shutil.which('clang++') is None,
+                    reason='torch.compile on the CPU needs a C++ compiler')
+def test_compile_adds_a_third_column(train_speed, fake_fashion, capsys):
+    rows = train_speed.main(['--device', 'cpu', '--models', 'softmax', '--steps', '2',
+                             '--repeats', '1', '--warmup', '2', '--n-train', '256', '--compile'])
+    out = capsys.readouterr().out
+    assert 'fast+compile ex/s' in out
+    (row,) = rows
+    assert row['compiled'] > 0 and row['ratio_compiled'] == row['compiled'] / row['classic']

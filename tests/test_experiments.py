@@ -1,4 +1,9 @@
 import json
+import math
+import os
+import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -72,6 +77,51 @@ def test_a_corrupt_results_file_says_what_to_do(tmp_path, monkeypatch):
     (tmp_path / 'nb.json').write_text('{not json')
     with pytest.raises(ValueError, match='move it away'):
         ResultStore('nb', directory=tmp_path)
+
+
+def test_two_processes_share_one_results_file(tmp_path, monkeypatch):
+    # Two stores on one file stand for two processes: each keeps the other's saved runs.
+    monkeypatch.delenv('MY_UTILS_QUICK', raising=False)
+    first, second = ResultStore('nb', directory=tmp_path), ResultStore('nb', directory=tmp_path)
+    first.run('base', 0, lambda: FakeHistory(0.80))
+    second.run('base', 1, lambda: FakeHistory(0.81))
+    calls = []
+    second.run('base', 0, lambda: calls.append(1) or FakeHistory(0.0))  # stored by `first`
+    assert calls == []
+    saved = json.loads((tmp_path / 'nb.json').read_text())
+    assert [(r['seed'], r['test_acc']) for r in saved['runs']] == [(0, 0.80), (1, 0.81)]
+    assert not list((tmp_path / 'nb.claims').iterdir())  # claims are released after each run
+
+
+def test_a_run_claimed_by_a_live_process_is_skipped(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv('MY_UTILS_QUICK', raising=False)
+    store = ResultStore('nb', directory=tmp_path)
+    claim = store._claim_path('base', 2)
+    claim.parent.mkdir()
+    claim.write_text(f'{socket.gethostname()} {os.getppid()}')  # our parent: alive
+    calls = []
+    record = store.run('base', 2, lambda: calls.append(1) or FakeHistory(0.9))
+    assert calls == [] and record['status'] == 'running elsewhere'
+    assert math.isnan(record['test_acc']) and store.records('base') == []
+    assert 'being trained by another process; skipped here' in capsys.readouterr().out
+
+
+def test_a_stale_claim_is_taken_over_and_released_on_error(tmp_path, monkeypatch):
+    monkeypatch.delenv('MY_UTILS_QUICK', raising=False)
+    store = ResultStore('nb', directory=tmp_path)
+    dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+    dead.wait()
+    claim = store._claim_path('base', 0)
+    claim.parent.mkdir()
+    claim.write_text(f'{socket.gethostname()} {dead.pid}')
+    assert store.run('base', 0, lambda: FakeHistory(0.7))['test_acc'] == 0.7
+
+    def fails():
+        assert store._claim_path('base', 1).read_text() == f'{socket.gethostname()} {os.getpid()}'  # ours while running
+        raise RuntimeError('boom')
+    with pytest.raises(RuntimeError, match='boom'):
+        store.run('base', 1, fails)
+    assert not store._claim_path('base', 1).exists()
 
 
 def records(*accs, status='finished'):
