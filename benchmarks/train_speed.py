@@ -45,24 +45,6 @@ import my_utils as mu
 
 # ---------------------------------------------------------------- the models
 
-class Transpose(nn.Module):
-    def __init__(self, dim0=1, dim1=2):
-        super().__init__()
-        self.dim0, self.dim1 = dim0, dim1
-
-    def forward(self, x):
-        return x.transpose(self.dim0, self.dim1)
-
-
-class MeanPool(nn.Module):
-    def __init__(self, dim=1):
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, x):
-        return x.mean(self.dim)
-
-
 def mlp(*widths, dropout=0.0):
     """Linear-ReLU-...-Linear through `widths` (no activation after the last layer)."""
     layers = []
@@ -91,11 +73,12 @@ def lenet():
 def conv_stem_mixer(patch=2, channels=20, hidden=160, blocks=3):
     """01 (seed 000): conv patch stem, 3 mixer blocks without residuals, mean, Linear."""
     tokens = (28 // patch) ** 2
-    layers = [nn.Conv2d(1, channels, patch, stride=patch), nn.Flatten(2), Transpose()]
+    layers = [nn.Conv2d(1, channels, patch, stride=patch), nn.Flatten(2), mu.Transpose(1, 2)]
     for _ in range(blocks):
-        layers += [nn.LayerNorm(channels), Transpose(), mlp(tokens, hidden, tokens), Transpose(),
+        layers += [nn.LayerNorm(channels), mu.Transpose(1, 2), mlp(tokens, hidden, tokens),
+                   mu.Transpose(1, 2),
                    nn.LayerNorm(channels), mlp(channels, hidden, channels)]
-    layers += [MeanPool(1), nn.Linear(channels, 10)]
+    layers += [mu.MeanPool(1), nn.Linear(channels, 10)]
     return nn.Sequential(*layers)
 
 
