@@ -38,8 +38,7 @@ def write_report(name, reports, command, error=None, quick=False):
     if quick:
         lines += ['**Quick mode**: a small subset and one epoch per row. This checks that every row runs; '
                   'its numbers say nothing about the report.', '']
-    pending = (f'run `{command}`' if error is None
-               else f'the full run stopped before this row (the error above); run `{command}` where it can run')
+    pending = _pending_reason(command, error, runs)
     if error is not None:
         lines += ['**The last full run stopped with an error**, so rows below without a number were not run:', '',
                   '```', error_text(error), '```', '']
@@ -77,6 +76,21 @@ def write_report(name, reports, command, error=None, quick=False):
     path = reports / f'{stem}.md'
     path.write_text('\n'.join(lines))
     return path
+
+
+def _pending_reason(command, error, runs):
+    """Why a row has no number yet, and how to get one, in one line."""
+    if error is not None and error_text(error).startswith('DataError'):
+        return f'the data set is not on this machine (the error above); run `{command}` where it is'
+    if error is not None:
+        return f'the full run stopped before this row (the error above); run `{command}` where it can run'
+    finished = [r for r in runs if r['status'] == 'finished' and not r.get('quick')]
+    if not finished:
+        return f'run `{command}`'
+    minutes = sum(r['wall_s'] for r in finished) / len(finished) / 60
+    devices = ', '.join(sorted({r['device'] for r in finished}))
+    return (f'the reproduction has not reached this row yet (its stored runs took about '
+            f'{minutes:.0f} min each on {devices}); run `{command}`, which resumes')
 
 
 README_START = '<!-- results: written by python -m my_utils.reproduce; do not edit by hand -->'

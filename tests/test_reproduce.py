@@ -43,7 +43,9 @@ def test_reproduce_runs_every_seed_once_and_writes_the_report(notebook_dir, tmp_
     assert [r['row'] for r in results['rows']] == ['base', 'never']
     report = (reports / '01_tiny.md').read_text()
     assert '| base | tiny | 0.9000 |' in report and 'n=2' in report
-    assert 'not yet run: run `python -m my_utils.reproduce 01 --seeds 2`' in report
+    assert ('not yet run: the reproduction has not reached this row yet (its stored runs took '
+            'about 0 min each on cpu); run `python -m my_utils.reproduce 01 --seeds 2`, which '
+            'resumes') in report
     assert (reports / '01_tiny_base.png').exists()
     executed = nbformat.read(reports / '01_tiny.ipynb', as_version=4)
     assert all(cell.get('execution_count') for cell in executed.cells)
@@ -89,3 +91,18 @@ def test_report_from_a_results_file(tmp_path):
     text = write_report('nb', tmp_path, 'python -m my_utils.reproduce nb').read_text()
     assert '| base | lr 0.1 | 0.8650 | 0.8600 ± 0.0000 (0.8600..0.8600, n=1) | reproduced' in text
     assert '| base | 0 | finished | 2 | 0.4000 | 0.8500 | 0.8600 | 0.8610 (2) | cpu | 2.x | 12 s |' in text
+
+
+def test_a_row_without_a_number_says_why():
+    from my_utils.report import _pending_reason
+    cmd = 'python -m my_utils.reproduce 03 --seeds 3'
+    assert _pending_reason(cmd, 'DataError: CIFAR-10 could not be loaded', []) == (
+        'the data set is not on this machine (the error above); run '
+        '`python -m my_utils.reproduce 03 --seeds 3` where it is')
+    assert 'stopped before this row' in _pending_reason(cmd, 'ValueError: bad', [])
+    runs = [{'status': 'finished', 'wall_s': 600, 'device': 'cpu'},
+            {'status': 'finished', 'wall_s': 1200, 'device': 'cpu'},
+            {'status': 'diverged', 'wall_s': 5, 'device': 'cpu'}]
+    assert _pending_reason(cmd, None, runs).startswith(
+        'the reproduction has not reached this row yet (its stored runs took about 15 min each '
+        'on cpu)')
