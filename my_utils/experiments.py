@@ -207,6 +207,20 @@ def _is_failure(record):
             or (record.get('test_acc') or 0) <= FAILURE_ACC)
 
 
+def metric_value(record, metric):
+    """A stored run's number for `metric`: a key of the record, or 'test_acc_5_10_15' (the best
+    test accuracy among those epochs, from the stored history; the last epoch when the run
+    stopped before the first of them). None when the run has no such number."""
+    if record.get(metric) is not None:
+        return record[metric]
+    epochs = metric[len('test_acc_'):].split('_') if metric.startswith('test_acc_') else []
+    accs = (record.get('history') or {}).get('test_acc') or []
+    if not epochs or not all(e.isdigit() for e in epochs) or not accs:
+        return None
+    at = [accs[int(e) - 1] for e in epochs if 1 <= int(e) <= len(accs)]
+    return max(at) if at else accs[-1]
+
+
 def verdict(reported, records, failure=False, metric='test_acc', pending='no run stored for this row'):
     """(verdict, reason) for one row, by SPEC's rule; `pending` is the reason when nothing ran."""
     if not records:
@@ -216,7 +230,9 @@ def verdict(reported, records, failure=False, metric='test_acc', pending='no run
         if failed == len(records):
             return 'reproduced', f'the run fails as reported ({failed}/{len(records)} seeds)'
         return 'not reproduced', f'only {failed}/{len(records)} seeds failed; the report had a failure'
-    values = [r[metric] for r in records if r.get(metric) is not None]
+    values = [v for v in (metric_value(r, metric) for r in records) if v is not None]
+    if not values:
+        return 'not yet run', f'no stored run has a {metric} number'
     mean = statistics.fmean(values)
     # SPEC's rule is for at least 3 seeds: say when a verdict rests on fewer.
     seeds = '' if len(values) >= MIN_SEEDS else f' ({len(values)} seed{"s" * (len(values) > 1)}, SPEC asks for {MIN_SEEDS})'
@@ -278,7 +294,7 @@ def row_lines(rows, records_of, metric='test_acc', pending='no run stored for th
         else:
             result, reason = verdict(reported, records, spec.get('failure', False), row_metric, pending)
         shown = '-' if reported is None else (f'{reported:.4f}' if isinstance(reported, float) else str(reported))
-        ours = summarize([r.get(row_metric) for r in records])
+        ours = summarize([metric_value(r, row_metric) for r in records])
         if any(r['status'] == 'diverged' for r in records):
             ours += ' (diverged)'
         if row_metric != 'test_acc':
@@ -288,4 +304,4 @@ def row_lines(rows, records_of, metric='test_acc', pending='no run stored for th
         yield [spec['row'], spec['setup'], shown, ours, f'{result}: {reason}']
 
 __all__ = ['quick_mode', 'num_seeds', 'run_info', 'ResultStore', 'verdict', 'summarize',
-           'compare_table', 'row_lines', 'Markdown']
+           'compare_table', 'row_lines', 'metric_value', 'Markdown']

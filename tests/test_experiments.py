@@ -167,3 +167,16 @@ def test_compare_table_lists_every_row(tmp_path, monkeypatch):
 def test_run_info_names_mode_and_device(monkeypatch):
     monkeypatch.setenv('MY_UTILS_QUICK', '1')
     assert experiments.run_info().startswith('mode: quick; device: ')
+
+
+def test_a_checkpoint_metric_is_read_from_the_stored_history():
+    # The 04 grid's number (best test accuracy at epochs 5/10/15) comes from the stored curve,
+    # so a report written from the results file alone has it.
+    accs = [0.5 + 0.01 * e for e in range(15)]
+    accs[9] = 0.99  # epoch 10
+    record = {'history': {'test_acc': accs}}
+    assert experiments.metric_value(record, 'test_acc_5_10_15') == 0.99
+    assert experiments.metric_value({'history': {'test_acc': [0.3, 0.4]}}, 'test_acc_5_10_15') == 0.4
+    assert experiments.metric_value({'test_acc_5_10_15': 0.7}, 'test_acc_5_10_15') == 0.7
+    assert experiments.metric_value({'history': {}}, 'test_acc_5_10_15') is None
+    assert experiments.metric_value({'test_acc': 0.8}, 'best_test_acc') is None
