@@ -517,16 +517,12 @@ class EpochTotals:
         self.correct = torch.zeros((), dtype=torch.int64, device=device)
         self.seen = 0
 
-    def add(self, l, y_hat, y, reduction='mean'):
-        """Add one batch: its loss `l` (as the loss returned it) and its predictions."""
-        n = _batch_size(y)
+    def add(self, loss_sum, y_hat, y):
+        """Add one batch: its summed loss and its predictions."""
         with torch.no_grad():
-            if l.dim() == 0:
-                self.loss_sum.add_(l.float(), alpha=n if reduction != 'sum' else 1)
-            else:
-                self.loss_sum.add_(l.float().sum())
+            self.loss_sum.add_(loss_sum.float())
             self.correct.add_(_num_correct(y_hat, y))
-        self.seen += n
+        self.seen += _batch_size(y)
 
     def read(self):
         """(mean loss, accuracy) over the examples added so far: one host sync."""
@@ -554,11 +550,9 @@ def train_step(net, X, y, loss, optimizer, totals, *, autocast=contextlib.nullco
         if check and isinstance(loss, nn.CrossEntropyLoss):
             _check_labels(y_hat, y)
         l = loss(y_hat, y)
-    reduction = getattr(loss, 'reduction', 'mean')
+    l_sum, l_mean = _loss_sum_and_mean(l, getattr(loss, 'reduction', 'mean'), _batch_size(y))
     # Before backward: a CUDA-graph output may be overwritten by the next replay.
-    totals.add(l, y_hat, y, reduction)
-    n = _batch_size(y)
-    l_mean = l.mean() if l.dim() else (l / n if reduction == 'sum' else l)
+    totals.add(l_sum, y_hat, y)
     optimizer.zero_grad(set_to_none=True)
     l_mean.backward()
     optimizer.step()
