@@ -343,24 +343,23 @@ def bench_model(key, batch, device, args):
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
 
-    def path(step_fn, loader, compile_it=False):
+    def path(loader, steps_fn, compile_it=False):
         """(run function, loader) for one way of training; each its own copy of the same
         initial weights and its own optimizer state."""
         net = copy.deepcopy(base).to(device)
         opt = torch.optim.SGD(net.parameters(), lr=lr)
         model = mu.compile_model(net, device) if compile_it else net
-        return (lambda batches, n: step_fn(model, opt, loss, batches, n, device, compile_it),
-                loader)
+        return (lambda batches, n: steps_fn(model, opt, batches, n), loader)
 
-    def fast(model, opt, loss, batches, n, device, compiled):
-        return fast_steps(model, opt, loss, batches, n, device, args.amp, compiled)
-
-    def classic(model, opt, loss, batches, n, device, compiled):
-        return classic_steps(model, opt, loss, batches, n, device)
-
-    paths = {'classic': path(classic, classic_loader), 'fast': path(fast, fast_loader)}
+    paths = {
+        'classic': path(classic_loader,
+                        lambda m, o, b, n: classic_steps(m, o, loss, b, n, device)),
+        'fast': path(fast_loader,
+                     lambda m, o, b, n: fast_steps(m, o, loss, b, n, device, args.amp))}
     if args.compile:
-        paths['compiled'] = path(fast, fast_loader, compile_it=True)
+        paths['compiled'] = path(
+            fast_loader, lambda m, o, b, n: fast_steps(m, o, loss, b, n, device, args.amp, True),
+            compile_it=True)
     step_time = {name: warm_up(run, loader, args.warmup, args.seconds, device)
                  for name, (run, loader) in paths.items()}
     # Each repeat starts fresh DataLoader workers; untimed "settle" steps let them reach steady
