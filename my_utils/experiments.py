@@ -1,4 +1,5 @@
 """Running a coursework's rows: quick mode, seeds, stored results and the reported-vs-ours table."""
+import contextlib
 import datetime
 import json
 import math
@@ -61,7 +62,8 @@ class ResultStore:
 
     Two processes may reproduce the same notebook at once (one per CPU core, say): a run in
     progress is claimed in <name>.claims/, the other process skips it and goes on to the next
-    run, and every save merges the runs the other process stored meanwhile.
+    run, and every save (one process at a time, see update_results) merges the runs the other
+    process stored meanwhile.
     """
 
     def __init__(self, name, directory=None):
@@ -169,12 +171,70 @@ class ResultStore:
     def _save(self):
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._merge_saved()  # keep what another process stored meanwhile
-        runs = sorted(self._records.values(), key=lambda r: (r['row'], r['seed']))
-        tmp = self.path.with_suffix(f'.{os.getpid()}.tmp')
-        tmp.write_text(json.dumps({'notebook': self.name, 'rows': self.rows, 'runs': runs}, indent=1))
-        tmp.replace(self.path)  # never leave a half-written file behind
+
+        def merge(saved):
+            # keep what another process stored meanwhile, and any other keys (last_error)
+            for record in saved.get('runs', []):
+                self._records.setdefault((record['row'], record['seed']), record)
+            saved.update(notebook=self.name, rows=self.rows,
+                         runs=sorted(self._records.values(), key=lambda r: (r['row'], r['seed'])))
+
+        update_results(self.path, merge)
+
+
+def update_results(path, change):
+    """Read the results file at `path`, let `change(results)` edit the dict, write it back.
+
+    One process at a time (a lock file beside it), so two reproductions sharing the file never
+    write over each other's runs; the write goes through a temporary file, so a stopped process
+    never leaves half a file behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(path.with_suffix('.lock')):
+        try:
+            results = json.loads(path.read_text())
+        except FileNotFoundError:
+            results = {}
+        except json.JSONDecodeError as err:
+            raise ValueError(f'{path} is not valid JSON ({err}); move it away to start '
+                             'this notebook\'s results afresh') from None
+        change(results)
+        tmp = path.with_suffix(f'.{os.getpid()}.tmp')
+        tmp.write_text(json.dumps(results, indent=1))
+        tmp.replace(path)
+
+
+@contextlib.contextmanager
+def _file_lock(lock, timeout=60):
+    """Hold `lock` (a file created exclusively, which works on every OS) for the block.
+
+    A lock left by a process that is gone is taken over.
+    """
+    deadline = time.time() + timeout
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            try:
+                host, pid = lock.read_text().split()
+                stale = host == socket.gethostname() and not _alive(int(pid))
+            except (FileNotFoundError, ValueError):
+                stale = False  # gone already, or its owner is still writing its name
+            if stale:
+                lock.unlink(missing_ok=True)
+            elif time.time() > deadline:
+                raise TimeoutError(f'{lock} has been held for {timeout} s; if no reproduction '
+                                   'is running, delete it and run again') from None
+            else:
+                time.sleep(0.05)
+    try:
+        os.write(fd, f'{socket.gethostname()} {os.getpid()}'.encode())
+        os.close(fd)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
 
 
 def _alive(pid):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from .experiments import row_lines
+from .experiments import row_lines, update_results
 
 
 def _load(path):
@@ -142,13 +142,16 @@ def _num(value):
 
 def record_error(reports, stem, error):
     """Keep (or clear, with error=None) why the last run of a notebook stopped, in its results file."""
-    path = Path(reports) / f'{stem}.json'
-    results = _load(path) or {'notebook': stem, 'rows': [], 'runs': []}
-    if error is None:
-        results.pop('last_error', None)
-    else:
-        results['last_error'] = error_text(error)
-    path.write_text(json.dumps(results, indent=1))
+    def change(results):
+        results.setdefault('notebook', stem)
+        results.setdefault('rows', [])
+        results.setdefault('runs', [])
+        if error is None:
+            results.pop('last_error', None)
+        else:
+            results['last_error'] = error_text(error)
+
+    update_results(Path(reports) / f'{stem}.json', change)
 
 
 def error_text(error):

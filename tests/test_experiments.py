@@ -124,6 +124,47 @@ def test_a_stale_claim_is_taken_over_and_released_on_error(tmp_path, monkeypatch
     assert not store._claim_path('base', 1).exists()
 
 
+def test_concurrent_updates_of_one_results_file_lose_nothing(tmp_path):
+    # Two processes append 150 items each to one file at the same time; without the lock,
+    # read-modify-write races would drop some of them.
+    script = (
+        'import sys\n'
+        'from my_utils.experiments import update_results\n'
+        'for i in range(150):\n'
+        '    update_results(sys.argv[1], lambda r: r.setdefault("items", []).append(sys.argv[2] + str(i)))\n')
+    path = tmp_path / 'nb.json'
+    writers = [subprocess.Popen([sys.executable, '-c', script, str(path), name]) for name in 'ab']
+    assert [w.wait(timeout=120) for w in writers] == [0, 0]
+    items = json.loads(path.read_text())['items']
+    assert sorted(items) == sorted(f'{n}{i}' for n in 'ab' for i in range(150))
+    assert not path.with_suffix('.lock').exists()
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
+    dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+    dead.wait()
+    (tmp_path / 'nb.lock').write_text(f'{socket.gethostname()} {dead.pid}')
+    experiments.update_results(tmp_path / 'nb.json', lambda r: r.update(x=1))
+    assert json.loads((tmp_path / 'nb.json').read_text()) == {'x': 1}
+
+
+def test_the_last_error_and_the_runs_keep_each_other(tmp_path, monkeypatch):
+    # The reproduce command records why a notebook stopped while a second process may still
+    # be storing runs: neither write may drop the other's.
+    from my_utils.report import record_error
+    monkeypatch.delenv('MY_UTILS_QUICK', raising=False)
+    store = ResultStore('nb', directory=tmp_path)
+    store.run('base', 0, lambda: FakeHistory(0.8))
+    record_error(tmp_path, 'nb', 'DataError: no data')
+    store.run('base', 1, lambda: FakeHistory(0.7))
+    saved = json.loads((tmp_path / 'nb.json').read_text())
+    assert saved['last_error'] == 'DataError: no data'
+    assert [r['seed'] for r in saved['runs']] == [0, 1]
+    record_error(tmp_path, 'nb', None)
+    saved = json.loads((tmp_path / 'nb.json').read_text())
+    assert 'last_error' not in saved and len(saved['runs']) == 2
+
+
 def records(*accs, status='finished'):
     return [{'test_acc': a, 'train_loss': 0.3, 'status': status} for a in accs]
 
