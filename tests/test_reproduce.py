@@ -1,10 +1,12 @@
 """The reproduce command: runs a notebook's rows once, keeps them across restarts, writes the report."""
 import json
+import re
+import shutil
 
 import nbformat
 import pytest
 
-from my_utils import reproduce
+from my_utils import report, reproduce
 from my_utils.report import write_report
 
 # A notebook in the shape of the coursework ones, small enough to execute in seconds.
@@ -106,3 +108,34 @@ def test_a_row_without_a_number_says_why():
     assert _pending_reason(cmd, None, runs).startswith(
         'the reproduction has not reached this row yet (its stored runs took about 15 min each '
         'on cpu)')
+
+
+REPO_REPORTS = reproduce.REPO / 'reports'
+WRITTEN_LINE = re.compile(r'^Written \d{4}-\d\d-\d\d by `([^`]+)`', re.M)
+
+
+@pytest.mark.parametrize('report_name', sorted(p.name for p in REPO_REPORTS.glob('[0-9][0-9]_*.md')))
+def test_each_committed_report_agrees_with_its_results_file(report_name, tmp_path):
+    # What --report-only writes from the committed results file must be the committed report,
+    # up to the date it was written: no number in reports/ may come from anywhere else.
+    committed = (REPO_REPORTS / report_name).read_text()
+    stem = report_name[:-len('.md')]
+    quick = stem.endswith('.quick')
+    name = stem[:-len('.quick')] if quick else stem
+    for path in REPO_REPORTS.glob(f'{name}*'):
+        if path.suffix == '.json':
+            shutil.copy(path, tmp_path)
+        elif path.suffix == '.ipynb':
+            (tmp_path / path.name).touch()  # the report only says whether it is there
+    command = WRITTEN_LINE.search(committed).group(1)
+    regenerated = write_report(name, tmp_path, command, quick=quick).read_text()
+    undated = lambda text: WRITTEN_LINE.sub('Written', text)  # noqa: E731
+    assert undated(regenerated) == undated(committed), (
+        f'reports/{report_name} differs from its results file: run '
+        f'`python -m my_utils.reproduce {name[:2]} --report-only`')
+
+
+def test_the_readme_results_table_agrees_with_the_results_files():
+    readme = (reproduce.REPO / 'README.md').read_text()
+    start, end = readme.index(report.README_START), readme.index(report.README_END)
+    assert readme[start + len(report.README_START):end].strip() == report.results_table(REPO_REPORTS)
