@@ -121,7 +121,11 @@ class ResultStore:
         return record
 
     def records(self, row):
-        """All stored runs of one row, by seed."""
+        """All stored runs of one row, by seed, including those another process stored by now.
+
+        A run still in progress elsewhere is not among them: a table or plot made from these
+        must allow for a row with no run yet."""
+        self._merge_saved()
         return sorted((r for (name, _), r in self._records.items() if name == row),
                       key=lambda r: r['seed'])
 

@@ -91,6 +91,7 @@ def test_two_processes_share_one_results_file(tmp_path, monkeypatch):
     saved = json.loads((tmp_path / 'nb.json').read_text())
     assert [(r['seed'], r['test_acc']) for r in saved['runs']] == [(0, 0.80), (1, 0.81)]
     assert not list((tmp_path / 'nb.claims').iterdir())  # claims are released after each run
+    assert [r['seed'] for r in first.records('base')] == [0, 1]  # sees what `second` stored
 
 
 def test_a_run_claimed_by_a_live_process_is_skipped(tmp_path, monkeypatch, capsys):

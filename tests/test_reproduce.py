@@ -1,12 +1,15 @@
 """The reproduce command: runs a notebook's rows once, keeps them across restarts, writes the report."""
 import json
+import os
 import re
+import socket
 import shutil
 
 import nbformat
 import pytest
 
 from my_utils import report, reproduce
+from my_utils.experiments import ResultStore
 from my_utils.report import write_report
 
 # A notebook in the shape of the coursework ones, small enough to execute in seconds.
@@ -109,6 +112,26 @@ def test_a_row_without_a_number_says_why():
         'the reproduction has not reached this row yet (its stored runs took about 15 min each '
         'on cpu)')
 
+
+
+@pytest.mark.skipif(not os.environ.get('MY_UTILS_DATA'),
+                    reason='real Fashion-MNIST not available: set MY_UTILS_DATA')
+def test_a_notebook_finishes_while_another_process_trains_some_of_its_rows(tmp_path, monkeypatch):
+    # 04 reads rows back for its grid table and chains its extra row on a validation run: with
+    # those rows claimed by a live process (this one), it must still run to its end.
+    monkeypatch.setenv('MY_UTILS_QUICK', '1')
+    name = '04_fashion_patch_mlp_tuning'
+    held = ResultStore(name, directory=tmp_path)
+    for row in ('4: b512 lr0.1', 'extra: validation'):
+        claim = held._claim_path(row, 0)
+        claim.parent.mkdir(exist_ok=True)
+        claim.write_text(f'{socket.gethostname()} {os.getpid()}')
+    assert reproduce.main([name[:2], '--quick', '--reports', str(tmp_path)]) == 0
+    rows = {r['row'] for r in json.loads((tmp_path / f'{name}.quick.json').read_text())['runs']}
+    assert {'4: b512 lr0.2', 'base'} <= rows
+    assert not rows & {'4: b512 lr0.1', 'extra: validation', 'extra'}
+    executed = (tmp_path / f'{name}.quick.ipynb').read_text()
+    assert 'being trained by another process' in executed
 
 REPO_REPORTS = reproduce.REPO / 'reports'
 WRITTEN_LINE = re.compile(r'^Written \d{4}-\d\d-\d\d by `([^`]+)`', re.M)
