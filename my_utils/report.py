@@ -71,6 +71,11 @@ def write_report(name, reports, command, error=None, quick=False):
                      f"{run['torch']} | {run['wall_s']:.0f} s |")
     if not runs:
         lines.append('| (none yet) | | | | | | | | | | |')
+    steps = sorted({r['row'] for r in runs} - {row['row'] for row in rows})
+    if rows and steps:
+        lines += ['', f"{', '.join(f'`{s}`' for s in steps)}: not a row of the table above but a step "
+                  "toward one (see the notebook); its test columns hold what that step evaluates on "
+                  "(a validation split, for a validation run)."]
     total = sum(r['wall_s'] for r in runs)
     lines += ['', f'Total training time of the stored runs: {total / 60:.1f} min.', '']
     path = reports / f'{stem}.md'

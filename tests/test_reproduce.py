@@ -96,6 +96,13 @@ def test_report_from_a_results_file(tmp_path):
     text = write_report('nb', tmp_path, 'python -m my_utils.reproduce nb').read_text()
     assert '| base | lr 0.1 | 0.8650 | 0.8600 ± 0.0000 (0.8600..0.8600, n=1) | reproduced' in text
     assert '| base | 0 | finished | 2 | 0.4000 | 0.8500 | 0.8600 | 0.8610 (2) | cpu | 2.x | 12 s |' in text
+    assert 'not a row of the table above' not in text
+    # A run that is a step toward a row (04's validation run) is listed, and said to be one.
+    step = dict(run, row='extra: validation')
+    (tmp_path / 'nb.json').write_text(json.dumps({'notebook': 'nb', 'rows': rows, 'runs': [run, step]}))
+    text = write_report('nb', tmp_path, 'python -m my_utils.reproduce nb').read_text()
+    assert '| extra: validation | 0 | finished |' in text
+    assert '`extra: validation`: not a row of the table above but a step toward one' in text
 
 
 def test_a_row_without_a_number_says_why():
