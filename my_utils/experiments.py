@@ -31,6 +31,11 @@ def quick_mode():
     return _env_flag('MY_UTILS_QUICK')
 
 
+def stored_only():
+    """True when MY_UTILS_STORED_ONLY=1: a notebook shows the stored runs and trains nothing."""
+    return _env_flag('MY_UTILS_STORED_ONLY')
+
+
 def num_seeds(default=3):
     """Seeds per base run: MY_UTILS_SEEDS, else `default` (1 in quick mode)."""
     value = os.environ.get('MY_UTILS_SEEDS')
@@ -88,21 +93,22 @@ class ResultStore:
         Every generator is seeded with `seed` first, so a model built inside `train_fn` starts
         from the same weights each time. A run that another live process is training right
         now is skipped: the record returned then has status 'running elsewhere' and NaN numbers
-        and is not stored.
+        and is not stored. With MY_UTILS_STORED_ONLY=1 nothing is trained: a run not stored yet
+        gets such a record with status 'not run'.
         """
         key = (row, seed)
         if key not in self._records:
             self._merge_saved()
         if key in self._records:
             return self._records[key]
+        if stored_only():
+            print(f'row {row}, seed {seed}: not run yet (this execution shows stored runs only)')
+            return _placeholder(row, seed, 'not run')
         claim = self._claim(row, seed)
         if claim is False:
             print(f'row {row}, seed {seed}: being trained by another process; skipped here '
                   f'(if that process is gone, delete {self._claim_path(row, seed)})')
-            return {'row': row, 'seed': seed, 'status': 'running elsewhere',
-                    **{k: math.nan for k in ('train_loss', 'train_acc', 'test_acc',
-                                             'best_test_acc')},
-                    'best_epoch': None, 'epochs': 0}
+            return _placeholder(row, seed, 'running elsewhere')
         try:
             set_seed(seed)
             start = time.time()
@@ -241,6 +247,13 @@ def _file_lock(lock, timeout=60):
         lock.unlink(missing_ok=True)
 
 
+def _placeholder(row, seed, status):
+    """The record of a run that was not trained here: NaN numbers, never stored."""
+    return {'row': row, 'seed': seed, 'status': status,
+            **{k: math.nan for k in ('train_loss', 'train_acc', 'test_acc', 'best_test_acc')},
+            'best_epoch': None, 'epochs': 0}
+
+
 def _alive(pid):
     """Whether a process with this id runs on this machine."""
     if os.name == 'nt':
@@ -367,5 +380,5 @@ def row_lines(rows, records_of, metric='test_acc', pending='no run stored for th
             result, reason = 'no verdict', 'quick mode (subset, 1 epoch)'
         yield [spec['row'], spec['setup'], shown, ours, f'{result}: {reason}']
 
-__all__ = ['quick_mode', 'num_seeds', 'run_info', 'ResultStore', 'verdict', 'summarize',
+__all__ = ['quick_mode', 'stored_only', 'num_seeds', 'run_info', 'ResultStore', 'verdict', 'summarize',
            'compare_table', 'row_lines', 'metric_value', 'Markdown']

@@ -3,6 +3,7 @@
     python -m my_utils.reproduce 02 --seeds 3      # one variant, by number or name
     python -m my_utils.reproduce all               # every notebook in notebooks/
     python -m my_utils.reproduce 02 --report-only  # rewrite reports/02_*.md from its results file
+    python -m my_utils.reproduce 02 --stored-only  # re-execute the notebook from the stored runs
 
 It executes the notebook itself (the code the student reads) in full mode, with the results
 file in reports/: every finished (row, seed) is saved as soon as it ends, so a stopped run
@@ -39,11 +40,14 @@ def find_notebooks(names, notebook_dir):
     return chosen
 
 
-def execute(notebook, reports, seeds, quick):
-    """Run the notebook top to bottom in a fresh kernel; returns (executed notebook, error or None)."""
+def execute(notebook, reports, seeds, quick, stored_only=False):
+    """Run the notebook top to bottom in a fresh kernel; returns (executed notebook, error or None).
+
+    stored_only=True trains nothing: the notebook shows the stored runs, and the rest as not run."""
     from nbclient.exceptions import CellExecutionError
 
     os.environ['MY_UTILS_QUICK'] = '1' if quick else '0'
+    os.environ['MY_UTILS_STORED_ONLY'] = '1' if stored_only else '0'
     os.environ['MY_UTILS_SEEDS'] = str(seeds)
     os.environ['MY_UTILS_RESULTS'] = str(reports)
     os.environ['MY_UTILS_PROGRESS'] = '1'  # train_ch6 prints each epoch to this terminal
@@ -95,6 +99,9 @@ def main(argv=None):
                         help='quick mode (small subset, 1 epoch): checks the pipeline, measures nothing')
     parser.add_argument('--report-only', action='store_true',
                         help='only rewrite the report from the stored results')
+    parser.add_argument('--stored-only', action='store_true',
+                        help='execute the notebook (and write its executed copy and report) from the '
+                             'stored runs, training nothing: runs not stored yet show as not run')
     parser.add_argument('--reports', type=Path, default=REPO / 'reports', help='output folder')
     parser.add_argument('--notebook-dir', type=Path, default=REPO / 'notebooks')
     args = parser.parse_args(argv)
@@ -108,10 +115,12 @@ def main(argv=None):
     for notebook in find_notebooks(args.notebooks, args.notebook_dir):
         error = None
         if not args.report_only:
+            what = 'from the stored runs only' if args.stored_only else 'finished runs are kept in'
             print(f'== {notebook.stem}: executing in {"quick" if args.quick else "full"} mode, '
-                  f'{args.seeds} seed(s); finished runs are kept in {args.reports}', flush=True)
+                  f'{args.seeds} seed(s); {what} {args.reports}', flush=True)
             start = time.time()
-            executed, error = execute(notebook, args.reports.resolve(), args.seeds, args.quick)
+            executed, error = execute(notebook, args.reports.resolve(), args.seeds, args.quick,
+                                      stored_only=args.stored_only)
             stem = f'{notebook.stem}.quick' if args.quick else notebook.stem
             nbformat.write(executed, args.reports / f'{stem}.ipynb')
             record_error(args.reports, stem, error)

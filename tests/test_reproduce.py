@@ -62,6 +62,20 @@ def test_reproduce_runs_every_seed_once_and_writes_the_report(notebook_dir, tmp_
     assert [r['date'] for r in again['runs']] == dates
 
 
+def test_stored_only_executes_the_notebook_without_training(notebook_dir, tmp_path, monkeypatch):
+    for name in ('MY_UTILS_QUICK', 'MY_UTILS_SEEDS', 'MY_UTILS_RESULTS', 'MY_UTILS_STORED_ONLY'):
+        monkeypatch.delenv(name, raising=False)
+    reports = tmp_path / 'reports'
+    common = ['--reports', str(reports), '--notebook-dir', str(notebook_dir)]
+    assert reproduce.main(['01', '--seeds', '1', *common]) == 0
+    stored = (reports / '01_tiny.json').read_text()
+    assert reproduce.main(['01', '--seeds', '2', '--stored-only', *common]) == 0
+    assert (reports / '01_tiny.json').read_text() == stored  # seed 1 was not trained
+    executed = (reports / '01_tiny.ipynb').read_text()
+    assert 'row base, seed 1: not run yet (this execution shows stored runs only)' in executed
+    assert 'n=1' in (reports / '01_tiny.md').read_text()
+
+
 def test_a_failing_notebook_still_gets_a_report_that_says_why(notebook_dir, tmp_path, monkeypatch):
     monkeypatch.delenv('MY_UTILS_QUICK', raising=False)
     nb = nbformat.read(notebook_dir / '01_tiny.ipynb', as_version=4)
@@ -138,7 +152,7 @@ def test_a_notebook_finishes_while_another_process_trains_some_of_its_rows(tmp_p
     assert {'4: b512 lr0.2', 'base'} <= rows
     assert not rows & {'4: b512 lr0.1', 'extra: validation', 'extra'}
     executed = (tmp_path / f'{name}.quick.ipynb').read_text()
-    assert 'being trained by another process' in executed
+    assert 'the validation run is not stored yet' in executed
 
 REPO_REPORTS = reproduce.REPO / 'reports'
 WRITTEN_LINE = re.compile(r'^Written \d{4}-\d\d-\d\d by `([^`]+)`', re.M)
