@@ -78,13 +78,9 @@ class ResultStore:
         self.name = name
         self._records = {}
         self.rows = []  # the notebook's reported rows, as given to compare_table
-        if self.path and self.path.exists():
-            try:
-                saved = json.loads(self.path.read_text())
-            except json.JSONDecodeError as err:
-                raise ValueError(f'{self.path} is not valid JSON ({err}); move it away to start '
-                                 'this notebook\'s results afresh') from None
-            self._records = {(r['row'], r['seed']): r for r in saved['runs']}
+        if self.path:
+            saved = _read_results(self.path)
+            self._records = {(r['row'], r['seed']): r for r in saved.get('runs', [])}
             self.rows = saved.get('rows', [])
 
     def run(self, row, seed, train_fn):
@@ -168,14 +164,9 @@ class ResultStore:
             return None
         claim = self._claim_path(row, seed)
         claim.parent.mkdir(parents=True, exist_ok=True)
-        host = socket.gethostname()
-        try:
-            other_host, other_pid = claim.read_text().split()
-            if other_host != host or _alive(int(other_pid)):
-                return False
-        except (FileNotFoundError, ValueError):
-            pass  # unclaimed, or a half-written claim: take it
-        claim.write_text(f'{host} {os.getpid()}')
+        if _owner_alive(claim):  # None (unclaimed or half-written) or False (owner gone): take it
+            return False
+        claim.write_text(_owner_mark())
         return claim
 
     def _save(self):
@@ -202,17 +193,22 @@ def update_results(path, change):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _file_lock(path.with_suffix('.lock')):
-        try:
-            results = json.loads(path.read_text())
-        except FileNotFoundError:
-            results = {}
-        except json.JSONDecodeError as err:
-            raise ValueError(f'{path} is not valid JSON ({err}); move it away to start '
-                             'this notebook\'s results afresh') from None
+        results = _read_results(path)
         change(results)
         tmp = path.with_suffix(f'.{os.getpid()}.tmp')
         tmp.write_text(json.dumps(results, indent=1))
         tmp.replace(path)
+
+
+def _read_results(path):
+    """The results file as a dict ({} when there is none yet)."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except json.JSONDecodeError as err:
+        raise ValueError(f'{path} is not valid JSON ({err}); move it away to start '
+                         'this notebook\'s results afresh') from None
 
 
 @contextlib.contextmanager
@@ -227,12 +223,8 @@ def _file_lock(lock, timeout=60):
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             break
         except FileExistsError:
-            try:
-                host, pid = lock.read_text().split()
-                stale = host == socket.gethostname() and not _alive(int(pid))
-            except (FileNotFoundError, ValueError):
-                stale = False  # gone already, or its owner is still writing its name
-            if stale:
+            # None: gone already, or its owner is still writing its name; wait for it
+            if _owner_alive(lock) is False:
                 lock.unlink(missing_ok=True)
             elif time.time() > deadline:
                 raise TimeoutError(f'{lock} has been held for {timeout} s; if no reproduction '
@@ -240,7 +232,7 @@ def _file_lock(lock, timeout=60):
             else:
                 time.sleep(0.05)
     try:
-        os.write(fd, f'{socket.gethostname()} {os.getpid()}'.encode())
+        os.write(fd, _owner_mark().encode())
         os.close(fd)
         yield
     finally:
@@ -252,6 +244,23 @@ def _placeholder(row, seed, status):
     return {'row': row, 'seed': seed, 'status': status,
             **{k: math.nan for k in ('train_loss', 'train_acc', 'test_acc', 'best_test_acc')},
             'best_epoch': None, 'epochs': 0}
+
+
+def _owner_mark():
+    """What a claim or lock file holds: this machine and this process."""
+    return f'{socket.gethostname()} {os.getpid()}'
+
+
+def _owner_alive(path):
+    """Whether the process named in a claim or lock file still runs: True (or on another
+    machine, where we cannot tell), False when it is gone, None when the file is missing or
+    not yet written."""
+    try:
+        host, pid = path.read_text().split()
+        pid = int(pid)
+    except (FileNotFoundError, ValueError):
+        return None
+    return host != socket.gethostname() or _alive(pid)
 
 
 def _alive(pid):

@@ -134,7 +134,6 @@ def test_a_row_without_a_number_says_why():
         'on cpu)')
 
 
-
 @pytest.mark.skipif(not os.environ.get('MY_UTILS_DATA'),
                     reason='real Fashion-MNIST not available: set MY_UTILS_DATA')
 def test_a_notebook_finishes_while_another_process_trains_some_of_its_rows(tmp_path, monkeypatch):
@@ -153,6 +152,7 @@ def test_a_notebook_finishes_while_another_process_trains_some_of_its_rows(tmp_p
     assert not rows & {'4: b512 lr0.1', 'extra: validation', 'extra'}
     executed = (tmp_path / f'{name}.quick.ipynb').read_text()
     assert 'the validation run is not stored yet' in executed
+
 
 REPO_REPORTS = reproduce.REPO / 'reports'
 WRITTEN_LINE = re.compile(r'^Written \d{4}-\d\d-\d\d by `([^`]+)`', re.M)
