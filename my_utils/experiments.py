@@ -293,6 +293,18 @@ def _is_failure(record):
             or (record.get('test_acc') or 0) <= FAILURE_ACC)
 
 
+def _how_it_failed(records):
+    """'the loss became nan in epoch 1' or 'it stayed at chance ...' for failed runs."""
+    diverged = [r for r in records if r['status'] == 'diverged'
+                or r.get('train_loss') is None or not math.isfinite(r['train_loss'])]
+    if diverged:
+        epochs = sorted({r.get('epochs') for r in diverged if r.get('epochs')})
+        where = f' in epoch {", ".join(map(str, epochs))}' if epochs else ''
+        return f'our run{"s" * (len(records) > 1)} diverged (loss nan or inf{where})'
+    return (f'our run{"s" * (len(records) > 1)} stayed at chance (test accuracy '
+            f'<= {FAILURE_ACC}) without diverging')
+
+
 def metric_value(record, metric):
     """A stored run's number for `metric`: a key of the record, or 'test_acc_5_10_15' (the best
     test accuracy among those epochs, from the stored history; the last epoch when the run
@@ -322,6 +334,8 @@ def verdict(reported, records, failure=False, metric='test_acc', pending='no run
     mean = statistics.fmean(values)
     # SPEC's rule is for at least 3 seeds: say when a verdict rests on fewer.
     seeds = '' if len(values) >= MIN_SEEDS else f' ({len(values)} seed{"s" * (len(values) > 1)}, SPEC asks for {MIN_SEEDS})'
+    if all(_is_failure(r) for r in records):  # "-75 points" would hide how it failed
+        return 'not reproduced', f'{_how_it_failed(records)}, where the report trained{seeds}'
     if abs(mean - reported) <= TOLERANCE:
         return 'reproduced', f'mean within {TOLERANCE * 100:.1f} points of the report{seeds}'
     if min(values) <= reported <= max(values):

@@ -180,6 +180,16 @@ def test_verdict_follows_the_spec_rule():
     assert verdict(0.1, records(0.8), failure=True)[0] == 'not reproduced'
 
 
+def test_verdict_says_how_our_runs_failed_where_the_report_trained():
+    diverged = [{'test_acc': 0.1, 'train_loss': float('nan'), 'status': 'diverged', 'epochs': 1}]
+    result, reason = verdict(0.8451, diverged)
+    assert result == 'not reproduced'
+    assert reason.startswith('our run diverged (loss nan or inf in epoch 1), where the report trained')
+    result, reason = verdict(0.8595, records(0.1, 0.1, 0.1))
+    assert result == 'not reproduced' and reason.startswith('our runs stayed at chance')
+    assert 'chance' not in verdict(0.8595, records(0.1, 0.8))[1]  # one seed learnt: the usual rule
+
+
 def test_verdict_says_when_it_rests_on_fewer_than_three_seeds():
     assert verdict(0.86, records(0.86))[1].endswith('(1 seed, SPEC asks for 3)')
     assert 'SPEC asks' not in verdict(0.86, records(0.86, 0.86, 0.86))[1]
