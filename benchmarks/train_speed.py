@@ -343,10 +343,12 @@ def bench_model(key, batch, device, args):
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
 
-    def path(loader, steps_fn, compile_it=False):
+    def path(loader, steps_fn, compile_it=False, channels_last=False):
         """(run function, loader) for one way of training; each its own copy of the same
         initial weights and its own optimizer state."""
         net = copy.deepcopy(base).to(device)
+        if channels_last:  # as train_ch6(channels_last=True) does
+            net.to(memory_format=torch.channels_last)
         opt = torch.optim.SGD(net.parameters(), lr=lr)
         model = mu.compile_model(net, device) if compile_it else net
         return (lambda batches, n: steps_fn(model, opt, batches, n), loader)
@@ -360,6 +362,10 @@ def bench_model(key, batch, device, args):
         paths['compiled'] = path(
             fast_loader, lambda m, o, b, n: fast_steps(m, o, loss, b, n, device, args.amp, True),
             compile_it=True)
+    if args.channels_last:
+        paths['channels_last'] = path(
+            fast_loader, lambda m, o, b, n: fast_steps(m, o, loss, b, n, device, args.amp),
+            channels_last=True)
     step_time = {name: warm_up(run, loader, args.warmup, args.seconds, device)
                  for name, (run, loader) in paths.items()}
     # Each repeat starts fresh DataLoader workers; untimed "settle" steps let them reach steady
@@ -375,7 +381,7 @@ def bench_model(key, batch, device, args):
         steps = max(2, min(steps, args.max_steps, full_batches - settle))
     settle = min(settle, steps)
     speeds = {name: [] for name in paths}
-    for _ in range(args.repeats):  # classic, fast(, compiled), classic, fast, ...
+    for _ in range(args.repeats):  # classic, fast(, the extra paths), classic, fast, ...
         for name, (run, loader) in paths.items():
             speeds[name].append(time_run(run, loader, settle, steps, device))
     row = {'model': label, 'key': key, 'params': params, 'batch': batch, 'steps': steps,
@@ -384,8 +390,9 @@ def bench_model(key, batch, device, args):
         row[name] = statistics.median(values)
         row[name + '_all'] = values
     row['ratio'] = row['fast'] / row['classic']
-    if 'compiled' in row:
-        row['ratio_compiled'] = row['compiled'] / row['classic']
+    for name in EXTRA_PATHS:
+        if name in row:
+            row['ratio_' + name] = row[name] / row['classic']
     del classic_loader, fast_loader, paths
     if device.type == 'cuda':
         torch.cuda.empty_cache()
@@ -393,6 +400,9 @@ def bench_model(key, batch, device, args):
 
 
 # ---------------------------------------------------------------- output
+
+# The optional fast paths: row key -> column label.
+EXTRA_PATHS = {'compiled': 'fast+compile', 'channels_last': 'fast+channels_last'}
 
 # CPU targets from the issue (2 cores, batch 64): fast/classic at least ...
 CPU_TARGETS = {'softmax': 10.0, 'lenet': 2.5, '02': 2.0}
@@ -404,7 +414,9 @@ def header(device, args, table=True):
     if device.type == 'cuda':
         where += f' ({torch.cuda.get_device_name(device)})'
     extras = ['amp bf16' if args.amp and device.type == 'cuda' else '',
-              'a third path, fast + mu.compile_model' if args.compile else '']
+              'one more path, fast + mu.compile_model' if args.compile else '',
+              'one more path, fast + the net in channels_last layout' if args.channels_last
+              else '']
     extras = ', '.join(e for e in extras if e)
     line = (f'# device {where} | torch {torch.__version__} | torchvision {torchvision.__version__} | '
             f'CPUs {cpus} usable of {os.cpu_count()}, torch threads {torch.get_num_threads()}, '
@@ -421,15 +433,16 @@ def header(device, args, table=True):
 def format_table(rows, device, markdown=False):
     mem = ('peak CUDA MiB' if device.type == 'cuda'
            else 'peak RSS MiB (process-wide)')
-    compiled = any('compiled' in r for r in rows)
+    extras = [name for name in EXTRA_PATHS if any(name in r for r in rows)]
     cols = ['model', 'params', 'batch', 'steps', 'classic ex/s', 'fast ex/s', 'ratio']
-    cols += ['fast+compile ex/s', 'ratio'] if compiled else []
+    for name in extras:
+        cols += [f'{EXTRA_PATHS[name]} ex/s', 'ratio']
     body = []
     for r in rows:
         cells = [r['model'], f"{r['params']:,}", str(r['batch']), str(r['steps']),
                  f"{r['classic']:,.0f}", f"{r['fast']:,.0f}", f"{r['ratio']:.2f}x"]
-        if compiled:
-            cells += [f"{r['compiled']:,.0f}", f"{r['ratio_compiled']:.2f}x"]
+        for name in extras:
+            cells += [f"{r[name]:,.0f}", f"{r['ratio_' + name]:.2f}x"]
         body.append(cells + [f"{r['peak_mib']:,.0f}"])
     cols.append(mem)
     if markdown:
@@ -453,7 +466,9 @@ def target_lines(rows, device):
     for r in rows:
         if r['batch'] == 64 and r['key'] in CPU_TARGETS:
             want = CPU_TARGETS[r['key']]
-            for path, ratio in (('fast', r['ratio']), ('fast+compile', r.get('ratio_compiled'))):
+            ratios = [('fast', r['ratio'])]
+            ratios += [(label, r.get('ratio_' + name)) for name, label in EXTRA_PATHS.items()]
+            for path, ratio in ratios:
                 if ratio is not None:
                     out.append(f"target {r['model']}, batch 64: {path}/classic {ratio:.2f}x "
                                f"(want >= {want:g}x) -> {'PASS' if ratio >= want else 'MISS'}")
@@ -513,6 +528,9 @@ def parse_args(argv=None):
     p.add_argument('--compile', action='store_true',
                    help='also time the fast path with the model compiled by mu.compile_model '
                         '(CUDA graphs on CUDA, C++ kernels on the CPU), as a third column')
+    p.add_argument('--channels-last', action='store_true',
+                   help='also time the fast path with the net in the channels_last memory layout '
+                        '(as train_ch6(channels_last=True)), as one more column')
     p.add_argument('--cifar-width', type=int, default=None,
                    help="model 03's first channel width: 32 is the report's model (default on "
                         'CUDA), 16 a compact version with the same structure (default on CPU, '

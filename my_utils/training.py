@@ -558,6 +558,12 @@ def train_step(net, X, y, loss, optimizer, totals, *, autocast=contextlib.nullco
     optimizer.step()
 
 
+def _channels_last_view_error():
+    return RuntimeError('train_ch6(channels_last=True): the model calls .view() on a tensor in '
+                        'the channels-last layout, which .view() cannot reshape. Use .reshape() '
+                        'or nn.Flatten() in its forward, or train with channels_last=False.')
+
+
 def _have_cxx_compiler():
     """torch.compile's CPU backend writes C++ and builds it: it needs a compiler on PATH."""
     names = [os.environ.get('CXX'), 'g++', 'clang++', 'c++', 'cl']
@@ -590,7 +596,7 @@ def compile_model(net, device=None, verbose=True):
 
 def train_ch6(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=None,
               loss=None, scheduler=None, init='xavier', animate=True, verbose=True, amp=False,
-              compile=False, on_diverge='stop'):
+              compile=False, channels_last=False, on_diverge='stop'):
     """Train a model with a GPU (chapter 6); returns a History.
 
     Prints `training on {device}`, then at the end `loss ..., train acc ..., test acc ...` and
@@ -604,7 +610,11 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimi
     prints nothing. amp: bf16 autocast (CUDA only). compile: torch.compile the net, with CUDA
     graphs (mode='reduce-overhead') on CUDA, with C++ kernels on the CPU (needs a C++
     compiler; the first epoch pays the compilation, tens of seconds; it pays off for conv nets
-    such as LeNet, less or not at all for nets made of large matrix products). A non-finite loss stops training after that epoch (status 'diverged'; with
+    such as LeNet, less or not at all for nets made of large matrix products). channels_last:
+    convert the net's 4-D weights to the channels-last (NHWC) layout, so that its convolutions
+    and pooling run in that layout (faster for conv nets on CPU and with amp on CUDA; the net
+    stays converted; a forward that calls .view() on a conv output needs .reshape() instead).
+    A non-finite loss stops training after that epoch (status 'diverged'; with
     on_diverge='raise' a TrainingDiverged is raised instead); Ctrl-C stops it with status
     'interrupted'. The net is left in eval mode, as d2l leaves it.
     """
@@ -624,6 +634,10 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimi
     init_weights(net, init)
     say(f'training on {device}')
     net.to(device)
+    if channels_last:
+        # Convolutions follow their weights' layout: converting the net is enough, the batches
+        # need not be touched.
+        net.to(memory_format=torch.channels_last)
     optimizer = _make_optimizer(optimizer, net, lr)
     scheduler = _make_scheduler(scheduler, optimizer)
     plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
@@ -660,8 +674,13 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimi
             totals = EpochTotals(device)
             for X, y in train_iter:
                 X, y = _to(X, device), _to(y, device)
-                train_step(forward, X, y, loss, optimizer, totals, autocast=autocast,
-                           mark_step=use_graphs, check=first_batch)
+                try:
+                    train_step(forward, X, y, loss, optimizer, totals, autocast=autocast,
+                               mark_step=use_graphs, check=first_batch)
+                except RuntimeError as err:
+                    if first_batch and channels_last and 'view size is not compatible' in str(err):
+                        raise _channels_last_view_error() from None
+                    raise
                 first_batch = False
             if totals.seen == 0:
                 raise _empty_error('train_iter')

@@ -1,5 +1,6 @@
 """Smoke test of benchmarks/train_speed.py: it runs and prints both columns (no timing checks)."""
 import importlib.util
+import re
 import shutil
 from pathlib import Path
 
@@ -63,3 +64,15 @@ def test_compile_adds_a_third_column(train_speed, fake_fashion, capsys):
     assert 'fast+compile ex/s' in out
     (row,) = rows
     assert row['compiled'] > 0 and row['ratio_compiled'] == row['compiled'] / row['classic']
+
+
+def test_channels_last_adds_a_column_and_a_target_line(train_speed, fake_fashion, capsys):
+    rows = train_speed.main(['--device', 'cpu', '--models', 'lenet', '--steps', '2',
+                             '--repeats', '1', '--warmup', '2', '--n-train', '256',
+                             '--channels-last'])
+    out = capsys.readouterr().out
+    assert 'fast+channels_last ex/s' in out
+    assert re.search(r'target LeNet.*: fast\+channels_last/classic \d+\.\d\dx', out)
+    (row,) = rows
+    assert row['channels_last'] > 0
+    assert row['ratio_channels_last'] == row['channels_last'] / row['classic']

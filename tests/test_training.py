@@ -633,6 +633,61 @@ def test_compile_on_cpu_trains_like_eager(capsys):
     assert h_compiled.test_acc == pytest.approx(h_eager.test_acc, abs=0.01)
 
 
+# ---------------------------------------------------------------------------------------------
+# channels_last
+
+def image_loaders(n_train=512, n_test=64, batch_size=32, channels=3):
+    """Small noisy images whose label is the channel made brighter: a conv net learns it in a
+    few steps."""
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(channels, (n_train + n_test,), generator=g)
+    X = torch.rand(n_train + n_test, channels, 8, 8, generator=g)
+    X[torch.arange(len(y)), y] += 1.0
+    train = DataLoader(TensorDataset(X[:n_train], y[:n_train]), batch_size)
+    test = DataLoader(TensorDataset(X[n_train:], y[n_train:]), batch_size)
+    return train, test
+
+
+def small_conv_net(channels=3, seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(channels, 8, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+                         nn.Flatten(), nn.Linear(8 * 4 * 4, channels))
+
+
+def test_channels_last_trains_like_the_default_layout():
+    # The layout changes where numbers sit in memory, not what is computed: the two runs agree
+    # up to the order of float sums inside the convolution.
+    train, test = image_loaders()
+    default, nhwc = small_conv_net(), small_conv_net()
+    h_default = train_ch6(default, train, test, 2, 0.2, init=None, verbose=False, **quiet())
+    h_nhwc = train_ch6(nhwc, train, test, 2, 0.2, init=None, verbose=False, channels_last=True,
+                       **quiet())
+    assert nhwc[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not default[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert h_nhwc.train_loss == pytest.approx(h_default.train_loss, rel=1e-4)
+    assert h_nhwc.test_acc == pytest.approx(h_default.test_acc, abs=1 / 64)
+    assert h_nhwc.train_acc[-1] > 0.9  # it learned: chance is 1/3
+
+
+class ViewsItsFeatures(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 8 * 8, 3)
+
+    def forward(self, x):
+        x = self.conv(x)
+        return self.fc(x.view(x.shape[0], -1))  # .view needs the default layout
+
+
+def test_channels_last_with_a_view_in_forward_says_what_to_change():
+    train, test = image_loaders()
+    train_ch6(ViewsItsFeatures(), train, test, 1, 0.1, verbose=False, **quiet())  # fine by default
+    with pytest.raises(RuntimeError, match=r'channels_last=True.*\.reshape\(\) or nn\.Flatten'):
+        train_ch6(ViewsItsFeatures(), train, test, 1, 0.1, channels_last=True, verbose=False,
+                  **quiet())
+
+
 def test_train_step_and_epoch_totals_match_a_plain_loop():
     # The step train_ch6 (and the benchmark) use: the same update as the textbook loop, and the
     # loss and accuracy summed on the device.
