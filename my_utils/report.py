@@ -98,6 +98,16 @@ def _pending_reason(command, error, runs):
             f'{minutes:.0f} min each on {devices}); run `{command}`, which resumes')
 
 
+def _readme_pending(stopped, command):
+    """Why the README row has no number: the data set missing here, another error, or not run."""
+    if stopped and stopped.startswith('DataError: ') and ' could not be loaded' in stopped:
+        data_set = stopped[len('DataError: '):].split(' could not be loaded')[0]
+        return f'no {data_set} here; run `{command}` where it is'
+    if stopped:
+        return f'the full run stopped with {stopped.split(":")[0]}; see the report'
+    return f'run `{command}`'
+
+
 README_START = '<!-- results: written by python -m my_utils.reproduce; do not edit by hand -->'
 README_END = '<!-- /results -->'
 
@@ -118,9 +128,7 @@ def results_table(reports):
         if not base:
             lines.append(f'| {name} | - | - | no rows stored yet | - | [{path.name}]({path.name}) |')
             continue
-        stopped = own.get('last_error')
-        pending = (f'the full run stopped with {stopped.split(":")[0]}' if stopped
-                   else f'run `python -m my_utils.reproduce {name[:2]}`')
+        pending = _readme_pending(own.get('last_error'), f'python -m my_utils.reproduce {name[:2]}')
         _, _, reported, ours, verdict_text = next(row_lines(base, lambda row: runs, pending=pending))
         devices = ', '.join(sorted({r['device'] for r in runs})) or '-'
         lines.append(f'| {name} | {reported} | {ours} | {verdict_text} | {devices} | '

@@ -134,6 +134,16 @@ def test_a_row_without_a_number_says_why():
         'on cpu)')
 
 
+def test_a_readme_row_without_a_number_names_the_missing_data_set():
+    from my_utils.report import _readme_pending
+    cmd = 'python -m my_utils.reproduce 05'
+    missing = 'DataError: KMNIST could not be loaded from /data/KMNIST/raw: missing train-images'
+    assert _readme_pending(missing, cmd) == 'no KMNIST here; run `python -m my_utils.reproduce 05` where it is'
+    assert _readme_pending('ValueError: bad shape', cmd) == (
+        'the full run stopped with ValueError; see the report')
+    assert _readme_pending(None, cmd) == 'run `python -m my_utils.reproduce 05`'
+
+
 @pytest.mark.skipif(not os.environ.get('MY_UTILS_DATA'),
                     reason='real Fashion-MNIST not available: set MY_UTILS_DATA')
 def test_a_notebook_finishes_while_another_process_trains_some_of_its_rows(tmp_path, monkeypatch):
