@@ -726,6 +726,17 @@ def test_amp_and_compile_on_cuda():
     assert h.train_loss[-1] < h.train_loss[0]
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_a_conv_net_in_channels_last_with_amp_on_cuda():
+    train, test = image_loaders()
+    net = small_conv_net()
+    h = train_ch6(net, train, test, 2, 0.2, device='cuda', amp=True, channels_last=True,
+                  animate=False, verbose=False)
+    assert h.status == 'finished' and h.train_acc[-1] > 0.9
+    assert net[0].weight.is_cuda
+    assert net[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
 # ---------------------------------------------------------------------------------------------
 # bad inputs
 
