@@ -353,19 +353,17 @@ def bench_model(key, batch, device, args):
         model = mu.compile_model(net, device) if compile_it else net
         return (lambda batches, n: steps_fn(model, opt, batches, n), loader)
 
+    fast = lambda m, o, b, n: fast_steps(m, o, loss, b, n, device, args.amp)  # noqa: E731
     paths = {
         'classic': path(classic_loader,
                         lambda m, o, b, n: classic_steps(m, o, loss, b, n, device)),
-        'fast': path(fast_loader,
-                     lambda m, o, b, n: fast_steps(m, o, loss, b, n, device, args.amp))}
+        'fast': path(fast_loader, fast)}
     if args.compile:
         paths['compiled'] = path(
             fast_loader, lambda m, o, b, n: fast_steps(m, o, loss, b, n, device, args.amp, True),
             compile_it=True)
     if args.channels_last:
-        paths['channels_last'] = path(
-            fast_loader, lambda m, o, b, n: fast_steps(m, o, loss, b, n, device, args.amp),
-            channels_last=True)
+        paths['channels_last'] = path(fast_loader, fast, channels_last=True)
     step_time = {name: warm_up(run, loader, args.warmup, args.seconds, device)
                  for name, (run, loader) in paths.items()}
     # Each repeat starts fresh DataLoader workers; untimed "settle" steps let them reach steady
@@ -527,7 +525,7 @@ def parse_args(argv=None):
     p.add_argument('--amp', action='store_true', help='bf16 autocast in the fast path (CUDA only)')
     p.add_argument('--compile', action='store_true',
                    help='also time the fast path with the model compiled by mu.compile_model '
-                        '(CUDA graphs on CUDA, C++ kernels on the CPU), as a third column')
+                        '(CUDA graphs on CUDA, C++ kernels on the CPU), as one more column')
     p.add_argument('--channels-last', action='store_true',
                    help='also time the fast path with the net in the channels_last memory layout '
                         '(as train_ch6(channels_last=True)), as one more column')

@@ -100,6 +100,8 @@ def _pending_reason(command, error, runs):
 
 def _readme_pending(stopped, command):
     """Why the README row has no number: the data set missing here, another error, or not run."""
+    # datasets.py's DataError reads '<data set> could not be loaded from ...'; the report's own
+    # wording (_pending_reason) points at the error printed above it, which the README lacks.
     if stopped and stopped.startswith('DataError: ') and ' could not be loaded' in stopped:
         data_set = stopped[len('DataError: '):].split(' could not be loaded')[0]
         return f'no {data_set} here; run `{command}` where it is'
