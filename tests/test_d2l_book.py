@@ -86,6 +86,55 @@ def test_the_coursework_reports_calls(capsys):
     assert 'examples/sec on' in capsys.readouterr().out
 
 
+# Every name the book's chapters 2 to 7 (v0.17.6, PyTorch) define with #@save or call as d2l.<name>,
+# with d2l/torch.py's parameters: my_utils keeps them in that order with those defaults (it may add
+# keyword-only ones, and defaults where d2l has none: train_ch6's device).
+D2L_CH2_TO_7 = {
+    'use_svg_display': '', 'set_figsize': 'figsize=(3.5, 2.5)',
+    'set_axes': 'axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend',
+    'plot': "X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None, xscale='linear', "
+            "yscale='linear', fmts=('-', 'm--', 'g-.', 'r:'), figsize=(3.5, 2.5), axes=None",
+    'Timer': '', 'synthetic_data': 'w, b, num_examples', 'linreg': 'X, w, b',
+    'squared_loss': 'y_hat, y', 'sgd': 'params, lr, batch_size',
+    'load_array': 'data_arrays, batch_size, is_train=True', 'get_fashion_mnist_labels': 'labels',
+    'show_images': 'imgs, num_rows, num_cols, titles=None, scale=1.5', 'get_dataloader_workers': '',
+    'load_data_fashion_mnist': 'batch_size, resize=None', 'accuracy': 'y_hat, y',
+    'evaluate_accuracy': 'net, data_iter', 'Accumulator': 'n',
+    'train_epoch_ch3': 'net, train_iter, loss, updater',
+    'Animator': "xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None, xscale='linear', "
+                "yscale='linear', fmts=('-', 'm--', 'g-.', 'r:'), nrows=1, ncols=1, figsize=(3.5, 2.5)",
+    'train_ch3': 'net, train_iter, test_iter, loss, num_epochs, updater',
+    'predict_ch3': 'net, test_iter, n=6', 'evaluate_loss': 'net, data_iter, loss',
+    'download': "name, cache_dir=os.path.join('..', 'data')", 'download_extract': 'name, folder=None',
+    'download_all': '', 'try_gpu': 'i=0', 'try_all_gpus': '', 'corr2d': 'X, K',
+    'evaluate_accuracy_gpu': 'net, data_iter, device=None',
+    'train_ch6': 'net, train_iter, test_iter, num_epochs, lr, device',
+    'Residual': 'input_channels, num_channels, use_1x1conv=False, strides=1',
+}
+D2L_CH2_TO_7_VALUES = ['DATA_HUB', 'DATA_URL', 'plt', 'abs', 'arange', 'argmax', 'astype', 'concat',
+                       'exp', 'float32', 'log', 'matmul', 'normal', 'numpy', 'ones', 'reduce_sum',
+                       'reshape', 'size', 'stack', 'tensor', 'transpose', 'zeros']
+
+
+@pytest.mark.parametrize('name', sorted(D2L_CH2_TO_7))
+def test_every_helper_of_chapters_2_to_7_has_d2ls_signature(name):
+    import inspect
+    fn = getattr(d2l, name)
+    ours = [p for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    theirs = inspect.signature(eval(f'lambda {D2L_CH2_TO_7[name]}: 0', {'os': os})).parameters
+    assert [p.name for p in ours[:len(theirs)]] == list(theirs)
+    for p in theirs.values():
+        mine = ours[list(theirs).index(p.name)]
+        assert p.default is p.empty or mine.default == p.default, (p.name, mine.default, p.default)
+    # anything we add after d2l's parameters has a default, so d2l's calls still work
+    assert all(p.default is not p.empty for p in ours[len(theirs):])
+
+
+def test_every_value_of_chapters_2_to_7_exists():
+    assert [n for n in D2L_CH2_TO_7_VALUES if not hasattr(d2l, n)] == []
+
+
 # ---- the d2l helpers that my_utils/book.py adds: evaluate_loss, DATA_HUB/download, Residual ----
 
 import functools
