@@ -21,6 +21,7 @@ from .augment import *  # noqa: F401,F403
 from .synthetic import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .training import *  # noqa: F401,F403
+from .book import *  # noqa: F401,F403
 from .experiments import *  # noqa: F401,F403
 
 __version__ = '0.1.0'

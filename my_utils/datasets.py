@@ -149,11 +149,20 @@ def _default_augment(spec, hw):
 
 # ---- diagnosing missing / corrupt files ---------------------------------------------
 
+_EMPTY = 'is empty (0 bytes: an interrupted download or copy)'
+
+
+def _head(path, n):
+    with open(path, 'rb') as f:  # closed at once: no ResourceWarning, no open descriptor
+        return f.read(n)
+
+
 def _idx_problem(path):
     """None if ``path`` looks like a complete idx file, else what is wrong with it."""
     size = path.stat().st_size
-    with open(path, 'rb') as f:
-        head = f.read(16)
+    if size == 0:
+        return _EMPTY
+    head = _head(path, 16)
     if head[:2] == b'\x1f\x8b':
         return 'is gzip-compressed; unpack it (or rename it to .gz)'
     want_magic = 0x0803 if '-images-' in path.name else 0x0801
@@ -177,10 +186,11 @@ def _problems(spec, folder):
     corrupt = {}
     present = [f for f in spec.files if f not in missing]
     if spec.cls is _CIFAR10:
+        corrupt = {f: _EMPTY for f in present if (folder / f).stat().st_size == 0}
         if not (folder / SYNTHETIC_MARKER).is_file():
             md5 = dict(_CIFAR10.train_list + _CIFAR10.test_list)
             md5[_CIFAR10.meta['filename']] = _CIFAR10.meta['md5']
-            for f in present:
+            for f in (f for f in present if f not in corrupt):
                 if not torchvision.datasets.utils.check_integrity(str(folder / f), md5[f]):
                     corrupt[f] = ('failed the md5 check (damaged or not the official files; fake '
                                   f'files from my_utils.synthetic need the {SYNTHETIC_MARKER} marker)')
@@ -189,7 +199,7 @@ def _problems(spec, folder):
         for split in ('train', 't10k'):
             names = [f'{split}-images-idx3-ubyte', f'{split}-labels-idx1-ubyte']
             if all(n in present and n not in corrupt for n in names):
-                counts = [int.from_bytes((folder / n).open('rb').read(8)[4:8], 'big') for n in names]
+                counts = [int.from_bytes(_head(folder / n, 8)[4:8], 'big') for n in names]
                 if counts[0] != counts[1]:
                     corrupt[names[1]] = f'holds {counts[1]:,} labels for {counts[0]:,} images'
     return missing, corrupt
@@ -200,9 +210,23 @@ def _short(err):
     return f'{type(err).__name__}: {lines[-1][:200] if lines else ""}'
 
 
-def _data_error(spec, root, download, err=None):
+def _unpickle_problems(spec, folder):
+    """{name: why} for CIFAR batches that exist but do not unpickle (found only after a read failed)."""
+    bad = {}
+    for name in spec.files:
+        if (folder / name).is_file():
+            try:
+                with open(folder / name, 'rb') as f:
+                    pickle.load(f, encoding='latin1')
+            except Exception as err:
+                bad[name] = f'could not be read ({_short(err)})'
+    return bad
+
+
+def _data_error(spec, root, download, err=None, unreadable=None):
     folder = root / spec.folder
     missing, corrupt = _problems(spec, folder)
+    corrupt.update({k: v for k, v in (unreadable or {}).items() if k not in corrupt})
     what = []
     if missing:
         what.append(f'missing {", ".join(missing)}')
@@ -210,7 +234,9 @@ def _data_error(spec, root, download, err=None):
     for name, why in corrupt.items():
         by_reason.setdefault(why, []).append(name)
     what += [f'{", ".join(names)} {why}' for why, names in by_reason.items()]
-    if (missing or corrupt) and not download:
+    if unreadable:
+        pass  # the files named above say what failed
+    elif (missing or corrupt) and not download:
         what.append('nothing was downloaded (download=False)')
     elif (missing or corrupt) and err is not None:
         what.append(f'downloading failed (no network? {_short(err)})')
@@ -229,12 +255,43 @@ def _data_error(spec, root, download, err=None):
         f'{spec.folder}/ with these files.')
 
 
+def _check_folders(spec, root):
+    """Fail before reading anything if the way to the files is blocked: a file where a folder
+    should be, or a folder or file that cannot be read (torchvision would say 'missing' or
+    raise a bare PermissionError)."""
+    path = root
+    for part in ('',) + Path(spec.folder).parts:
+        path = path / part
+        if path.exists() and not path.is_dir():
+            if path == root:
+                raise DataError(f'The data folder {root} is a file, not a folder. Pass root= (or set '
+                                f'MY_UTILS_DATA to) the folder that holds {spec.folder}/, not a file.')
+            raise DataError(f'{path} is a file, not a folder: {spec.title} expects the folder '
+                            f'{root / spec.folder} there. Move or delete that file, or pass another root=.')
+        if path.is_dir() and not os.access(path, os.R_OK | os.X_OK):
+            raise _permission_error(spec, path)
+    folder = root / spec.folder
+    for name in spec.files:
+        for f in (folder / name, folder / (name + '.gz')):
+            if f.is_file() and not os.access(f, os.R_OK):
+                raise _permission_error(spec, f)
+
+
+def _permission_error(spec, path):
+    return DataError(f'{spec.title}: {path} cannot be read (permission denied). Give yourself read '
+                     f'access (chmod -R u+rwX {path}), or pass root= (or set MY_UTILS_DATA to) a folder '
+                     f'of your own that holds {spec.folder}/.')
+
+
 def _unpack_gz(spec, folder):
     """Unpack hand-placed ``<file>.gz`` copies.  torchvision only unpacks .gz files whose md5
     matches its list (a re-compressed copy never does), and only with download=True."""
     for name in spec.files:
         gz, target = folder / (name + '.gz'), folder / name
         if gz.is_file() and not target.exists():
+            if gz.stat().st_size == 0:
+                raise DataError(f'{gz} {_EMPTY}. Delete it and download it again, or place the '
+                                f'unpacked {name} in {folder}.')
             part = folder / (name + '.part')
             try:  # via a temporary name, so an interrupted unpack leaves no truncated file
                 with gzip.open(gz) as src, open(part, 'wb') as dst:
@@ -253,8 +310,11 @@ def _dataset(spec, root, train, download):
             raise _data_error(spec, root, download)  # torchvision would fail deep inside, or not at all
     try:
         ds = spec.cls(str(root), train=train, download=download)
+    except PermissionError as err:
+        raise _permission_error(spec, err.filename or root / spec.folder) from None
     except Exception as err:  # download or read failure: explain instead of a deep stack trace
-        raise _data_error(spec, root, download, err) from None
+        bad = _unpickle_problems(spec, root / spec.folder) if spec.cls is _CIFAR10 else None
+        raise _data_error(spec, root, download, err, bad) from None
     targets = torch.as_tensor(ds.targets)
     if len(targets) != len(ds.data) or (len(targets) and (targets.min() < 0 or targets.max() > 9)):
         raise DataError(f'{spec.title} in {root / spec.folder} is corrupt: labels must be 0..9, one '
@@ -313,8 +373,12 @@ def _load(spec, batch_size, resize, *, root, device, augment, normalize, n_train
     num_workers = _check_workers(num_workers)
 
     root = data_root(root)
-    train_ds = _dataset(spec, root, True, download)
-    test_ds = _dataset(spec, root, False, download)
+    _check_folders(spec, root)
+    try:
+        train_ds = _dataset(spec, root, True, download)
+        test_ds = _dataset(spec, root, False, download)
+    except PermissionError as err:  # one that os.access did not foresee (e.g. an ACL)
+        raise _permission_error(spec, err.filename or root / spec.folder) from None
 
     if device is not None:
         def fast(ds, n, train):

@@ -1,5 +1,6 @@
 """Plots: d2l's helpers, and an Animator that redraws one figure in place in a notebook."""
 import io
+import numbers
 
 import matplotlib
 from matplotlib import pyplot as plt
@@ -79,8 +80,19 @@ def _as_image(img):
     return img
 
 
+def _check_grid(imgs, num_rows, num_cols, titles):
+    for name, n in (('num_rows', num_rows), ('num_cols', num_cols)):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n <= 0:
+            raise ValueError(f'show_images: {name} must be a positive int, got {n!r}')
+    shown = min(len(imgs), num_rows * num_cols)  # d2l draws the first num_rows * num_cols
+    if titles is not None and len(titles) < shown:
+        raise ValueError(f'show_images got {len(titles)} titles for {shown} images: pass one title '
+                         f'per image (titles=labels[:{shown}]) or titles=None')
+
+
 def show_images(imgs, num_rows, num_cols, titles=None, scale=1.5):
     """Plot a list of images (tensors or PIL images)."""
+    _check_grid(imgs, num_rows, num_cols, titles)  # before a figure exists: a mistake leaves none behind
     figsize = (num_cols * scale, num_rows * scale)
     _, axes = plt.subplots(num_rows, num_cols, figsize=figsize, squeeze=False)
     axes = axes.flatten()

@@ -72,6 +72,12 @@ def squared_loss(y_hat, y):
 
 def sgd(params, lr, batch_size):
     """Minibatch stochastic gradient descent."""
+    params = list(params)
+    for i, param in enumerate(params):  # all checked before any is updated
+        if param.grad is None:
+            raise RuntimeError(
+                f'sgd: parameter {i} (shape {tuple(param.shape)}) has no gradient: create it with '
+                f'requires_grad=True and call l.sum().backward() before d2l.sgd')
     with torch.no_grad():
         for param in params:
             param -= lr * param.grad / batch_size

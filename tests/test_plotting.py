@@ -32,6 +32,28 @@ def test_show_images_takes_tensors_and_pil_images():
     plotting.plt.close('all')
 
 
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(titles=['a', 'b']), 'show_images got 2 titles for 3 images: pass one title per image'),
+    (dict(num_rows=0), 'num_rows must be a positive int, got 0'),
+    (dict(num_cols=1.5), 'num_cols must be a positive int, got 1.5'),
+])
+def test_show_images_mistakes_are_one_clear_error(kwargs, message):
+    matplotlib.use('Agg')
+    args = dict(imgs=[torch.rand(8, 8)] * 3, num_rows=1, num_cols=3)
+    args.update(kwargs)
+    with pytest.raises(ValueError) as info:
+        plotting.show_images(**args)
+    assert message in str(info.value)
+    assert plotting.plt.get_fignums() == []  # raised before a figure was made
+
+
+def test_show_images_needs_titles_only_for_the_images_shown():
+    matplotlib.use('Agg')
+    axes = plotting.show_images([torch.rand(8, 8)] * 5, 1, 2, titles=['a', 'b'])  # d2l shows 2 of 5
+    assert [ax.get_title() for ax in axes] == ['a', 'b']
+    plotting.plt.close('all')
+
+
 def test_animator_is_silent_headless_and_saves(tmp_path, capsys):
     animator = plotting.Animator(xlabel='epoch', xlim=[1, 3], legend=['train loss', 'test acc'])
     for epoch in range(1, 4):

@@ -44,6 +44,16 @@ def test_synthetic_data_and_linreg_recover_weights():
     assert abs(b.item() - true_b) < 0.01
 
 
+def test_sgd_without_gradients_says_what_to_do():
+    w = torch.ones(2, 1, requires_grad=True)
+    b = torch.zeros(1, requires_grad=True)
+    (w.sum() * 2).backward()  # b got no gradient: it was left out of the loss
+    with pytest.raises(RuntimeError, match=r'sgd: parameter 1 \(shape \(1,\)\) has no gradient: create it '
+                                           r'with requires_grad=True and call l.sum\(\).backward\(\)'):
+        utils.sgd([w, b], 0.1, 1)
+    assert torch.equal(w, torch.ones(2, 1)) and torch.equal(w.grad, torch.full((2, 1), 2.0))  # untouched
+
+
 def test_load_array_shuffles_only_when_training():
     X = torch.arange(20.).reshape(10, 2)
     y = torch.arange(10)
