@@ -84,8 +84,8 @@ def make_loaders(kind, batch, device, n_train=None):
         dataset = RandomCifarLike(images, labels)
         fast = mu.DeviceLoader(images, labels, batch, shuffle=True, device=device)
         note = 'random uint8 CIFAR-shaped data (3x32x32), not CIFAR-10'
-    classic = tdata.DataLoader(dataset, batch, shuffle=True, num_workers=mu.get_dataloader_workers())
-    return classic, fast, note
+    workers = mu.get_dataloader_workers()
+    return tdata.DataLoader(dataset, batch, shuffle=True, num_workers=workers), fast, note
 
 
 def endless(loader):  # a new epoch is a new iterator (new workers), as in a training loop
@@ -140,7 +140,8 @@ def warm_up(run, loader, args, device):
     Up to --warmup steps (at least 2), stopping once those after the first took --seconds."""
     times = []
     with contextlib.closing(endless(loader)) as batches:
-        while len(times) < max(2, args.warmup) and (len(times) < 2 or sum(times[1:]) < args.seconds):
+        while len(times) < max(2, args.warmup) and (len(times) < 2
+                                                    or sum(times[1:]) < args.seconds):
             times.append(timed(run, batches, 1, device)[0])
     return min(times[1:])
 
@@ -187,7 +188,8 @@ def bench_model(key, batch, device, args):
     if steps is None:  # the slowest path runs about --seconds, inside one epoch's full batches
         # (no new workers, and no smaller last batch that would make a compiled net recompile)
         full = len(classic_loader.dataset) // batch
-        steps = max(2, min(int(args.seconds / max(step_s.values())), args.max_steps, full - untimed))
+        sized = int(args.seconds / max(step_s.values()))
+        steps = max(2, min(sized, args.max_steps, full - untimed))
     untimed = min(untimed, steps)
     speeds = {name: [] for name in paths}
     for _ in range(args.repeats):  # alternating, so every path sees the same background load
@@ -208,8 +210,9 @@ def bench_model(key, batch, device, args):
 
 
 def header(device, args):
-    gpu = f' ({torch.cuda.get_device_name(device)})' if device.type == 'cuda' else ''
-    line = (f'# device {device}{gpu} | torch {torch.__version__} | torchvision '
+    gpu = device.type == 'cuda'
+    name = f' ({torch.cuda.get_device_name(device)})' if gpu else ''
+    line = (f'# device {device}{name} | torch {torch.__version__} | torchvision '
             f'{torchvision.__version__} | CPUs {mu.usable_cpus()} usable of {os.cpu_count()}, '
             f'torch threads {torch.get_num_threads()}, DataLoader workers '
             f'{mu.get_dataloader_workers()} | Python {platform.python_version()} | '
