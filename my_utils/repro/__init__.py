@@ -1,0 +1,1 @@
+"""Reproduction tooling for the coursework notebooks: not part of the student's `mu.` namespace."""
