@@ -1,0 +1,125 @@
+"""The verdict rule of the coursework reproduction, and the outcome of a hypothesis.
+
+A single reported run is reproduced when the mean over at least 3 seeds is within 1.5 points
+of it, or it lies inside the seeds' min..max. A reported failure is reproduced when every seed
+run fails the same way (loss nan, or accuracy at chance). Fewer than 3 seeds give no verdict:
+the row says what it measured and how many seeds are missing.
+"""
+import math
+import statistics
+
+TOLERANCE = 0.015   # 1.5 points
+CHANCE = 0.11       # no better than guessing among 10 classes
+MIN_SEEDS = 3
+
+
+def metric_value(record, metric='test_acc'):
+    """A run's number for `metric`: a key of the record, or 'test_acc_5_10_15' (the best test
+    accuracy among those epochs, from the stored history). None when it has none."""
+    if record.get(metric) is not None:
+        return record[metric]
+    epochs = metric[len('test_acc_'):].split('_') if metric.startswith('test_acc_') else []
+    accs = (record.get('history') or {}).get('test_acc') or []
+    if not epochs or not all(e.isdigit() for e in epochs) or not accs:
+        return None
+    at = [accs[int(e) - 1] for e in epochs if 1 <= int(e) <= len(accs)]
+    return max(at) if at else accs[-1]
+
+
+def diverged(record):
+    loss = record.get('train_loss')
+    return record.get('status') == 'diverged' or loss is None or not math.isfinite(loss)
+
+
+def failed(record, kind='chance'):
+    """Whether a run failed: 'nan' (the loss stopped being finite) or 'chance' (nan, or accuracy
+    no better than chance)."""
+    if kind == 'nan':
+        return diverged(record)
+    return diverged(record) or (record.get('test_acc') or 0) <= CHANCE
+
+
+def _seeds(n):
+    return f'{n} seed{"s" * (n != 1)}'
+
+
+def _missing(n):
+    return '' if n >= MIN_SEEDS else f' ({MIN_SEEDS} needed)'
+
+
+def how_failed(records):
+    """'diverged (loss nan) in epoch 1, 1, 36' or 'stayed at chance without diverging'."""
+    nan = [r for r in records if diverged(r)]
+    if nan:
+        return f'diverged (loss nan) in epoch {", ".join(str(r.get("epochs")) for r in nan)}'
+    return 'stayed at chance without diverging'
+
+
+def verdict(reported, records, failure=None, metric='test_acc'):
+    """(status, text): status is 'reproduced', 'not reproduced', 'open' (fewer than 3 seeds),
+    'not yet run' or 'measured' (no reported number)."""
+    n = len(records)
+    if not n:
+        return 'not yet run', 'no stored run'
+    values = [v for v in (metric_value(r, metric) for r in records) if v is not None]
+    if reported is None:
+        return 'measured', f'beyond the report ({_seeds(n)})'
+    if failure:
+        fails = [r for r in records if failed(r, failure)]
+        if len(fails) == n:
+            status = 'reproduced' if n >= MIN_SEEDS else 'open'
+            return status, f'fails as reported on {len(fails)}/{n} seeds: {how_failed(fails)}{_missing(n)}'
+        status = 'not reproduced' if n >= MIN_SEEDS else 'open'
+        trained = [v for r, v in zip(records, values) if not failed(r, failure)]
+        return status, (f'{len(trained)}/{n} seeds trained (mean {statistics.fmean(trained):.4f}) where '
+                        f'the report failed{_missing(n)}')
+    if all(failed(r) for r in records):
+        status = 'not reproduced' if n >= MIN_SEEDS else 'open'
+        return status, f'{how_failed(records)} on {_seeds(n)}, where the report trained{_missing(n)}'
+    mean = statistics.fmean(values)
+    if abs(mean - reported) <= TOLERANCE:
+        text = f'mean within {TOLERANCE * 100:.1f} points on {_seeds(n)}'
+    elif n > 1 and min(values) <= reported <= max(values):
+        text = f'the report lies inside our min..max on {_seeds(n)}'
+    else:
+        status = 'not reproduced' if n >= MIN_SEEDS else 'open'
+        return status, f'mean {(mean - reported) * 100:+.1f} points on {_seeds(n)}{_missing(n)}'
+    return ('reproduced' if n >= MIN_SEEDS else 'open'), text + _missing(n)
+
+
+def summarize(values):
+    """'mean ± std (min..max, n=K)'."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return '-'
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f'{mean:.4f} ± {std:.4f} ({min(values):.4f}..{max(values):.4f}, n={len(values)})'
+
+
+def outcome(target, hypothesis_rows, records_of):
+    """Whether a hypothesis explains a row that does not reproduce: (word, text).
+
+    The hypothesis rows are run in the reading the hypothesis proposes; judged by the verdict
+    rule against the target row's reported number: 'confirmed' when one of them reproduces it,
+    'refuted' when every one is run on 3 seeds and none does, else 'open'.
+    kind 'some seeds fail' (a failure that depends on the seed): confirmed when some but not all
+    of at least 5 seeds fail, refuted when none or all of them do."""
+    parts, words = [], []
+    for row in hypothesis_rows:
+        records = records_of(row['row'])
+        if row.get('test') == 'some seeds fail':
+            fails = sum(failed(r, target.get('failure') or 'nan') for r in records)
+            enough = len(records) >= 5
+            word = ('confirmed' if enough and 0 < fails < len(records) else
+                    'refuted' if enough else 'open')
+            parts.append(f'`{row["row"]}`: {fails}/{len(records)} seeds fail')
+        else:
+            status, text = verdict(target['reported'], records, target.get('failure'),
+                                   target.get('metric', 'test_acc'))
+            word = {'reproduced': 'confirmed', 'not reproduced': 'refuted'}.get(status, 'open')
+            parts.append(f'`{row["row"]}`: {text}')
+        words.append(word)
+    word = ('confirmed' if 'confirmed' in words else
+            'refuted' if words and all(w == 'refuted' for w in words) else 'open')
+    return word, '; '.join(parts)
