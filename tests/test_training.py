@@ -16,13 +16,14 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import my_utils as d2l
-from my_utils import training
+from my_utils import train6, training
 from my_utils.training import (History, TrainingDiverged, accuracy, evaluate_accuracy,
                                evaluate_accuracy_gpu, init_weights, predict_ch3, train_ch3,
                                train_ch6, train_epoch_ch3)
 
 FINAL_LOSS = re.compile(r'^loss (\d+\.\d{3}|nan|inf), train acc \d\.\d{3}, test acc \d\.\d{3}$')
 SPEED = re.compile(r'^\d+\.\d examples/sec on cpu$')
+PACKAGE = os.path.dirname(training.__file__)  # training's modules: training.py, train6.py, ...
 
 
 @pytest.fixture(autouse=True, scope='module')
@@ -283,12 +284,17 @@ def test_history_dict_json_round_trip_final_and_repr():
     assert f['epoch'] == 2 and f['train_loss'] == h.train_loss[-1]
     assert f['test_acc'] == h.test_acc[-1] and f['lr'] == 0.5 and f['status'] == 'finished'
     assert f['best_test_acc'] == h.best_test_acc and f['best_epoch'] == h.best_epoch
-    text = repr(h)
+    # repr is the Out line of a cell ending in train_ch6: short and the same on every run
+    assert repr(h) == 'History(finished, 2 epochs)'
+    text = str(h)
+    assert text == f'History({h.summary()})'
     assert text.startswith('History(finished, 2 epochs on cpu: loss ')
     assert f'test acc {h.test_acc[-1]:.3f}' in text and 'examples/sec' in text
     empty = History()
     assert math.isnan(empty.final()['train_loss']) and empty.final()['epoch'] == 0
-    assert repr(empty) == 'History(finished, 0 epochs)'
+    assert repr(empty) == str(empty) == 'History(finished, 0 epochs)'
+    assert repr(History(train_loss=[1.0], train_acc=[0.5], test_acc=[0.5], lr=[0.1],
+                        epoch_time=[1.0], train_time=[1.0])) == 'History(finished, 1 epoch)'
 
 
 def test_host_reads_do_not_grow_with_the_number_of_batches(monkeypatch):
@@ -299,7 +305,7 @@ def test_host_reads_do_not_grow_with_the_number_of_batches(monkeypatch):
         original = getattr(torch.Tensor, name)
 
         def counted(self, *args, _original=original, _name=name, **kwargs):
-            if sys._getframe(1).f_code.co_filename == training.__file__:  # not DataLoader's own
+            if sys._getframe(1).f_code.co_filename.startswith(PACKAGE):  # not DataLoader's own
                 reads.append(_name)
             return _original(self, *args, **kwargs)
         monkeypatch.setattr(torch.Tensor, name, counted)
@@ -321,21 +327,30 @@ def test_fewer_than_five_batches_per_epoch(capsys):
     assert 'examples/sec' in capsys.readouterr().out
 
 
-def test_animator_updated_once_per_epoch(monkeypatch):
+def test_animator_gets_five_points_per_epoch(monkeypatch):
+    # d2l's points at fifths of an epoch (x = epoch - 1 + batch / batches, train curves only),
+    # then the epoch's end with the test accuracy.
     calls = []
 
     class FakeAnimator:
         def __init__(self, **kw):
-            calls.append(('init', kw['legend']))
+            calls.append(('init', kw['legend'], kw['xlim']))
+
+        def show(self):
+            calls.append(('show',))
 
         def add(self, x, y):
-            calls.append(('add', x, len(y)))
+            calls.append(('add', x, tuple(v is None for v in y)))
 
-    monkeypatch.setattr(training, 'Animator', FakeAnimator)
-    train, test = loaders(batch_size=16)  # 16 batches per epoch
+    monkeypatch.setattr(train6, 'Animator', FakeAnimator)
+    train, test = loaders(batch_size=16)  # 16 batches per epoch: points after 3, 6, 10, 13, 16
     train_ch6(mlp(), train, test, 3, 0.1, device='cpu', verbose=False)
-    assert calls == [('init', ['train loss', 'train acc', 'test acc']),
-                     ('add', 1, 3), ('add', 2, 3), ('add', 3, 3)]
+    mid = (False, False, True)
+    expected = [('init', ['train loss', 'train acc', 'test acc'], [0, 3]), ('show',)]
+    for epoch in range(3):
+        expected += [('add', epoch + b / 16, mid) for b in (3, 6, 10, 13)]
+        expected.append(('add', epoch + 1, (False, False, False)))
+    assert calls == expected
     calls.clear()
     train_ch6(mlp(), train, test, 2, 0.1, device='cpu', verbose=False, animate=False)
     assert calls == []
@@ -548,15 +563,31 @@ def test_divergence_can_raise():
     assert info.value.history.status == 'diverged'
 
 
-def test_keyboard_interrupt_in_epoch_2_from_the_net(capsys):
+INTERRUPTED = ('training interrupted in epoch {}; the {} finished epoch(s) are in err.history; '
+               'train_ch6(..., init=None) continues from the current weights')
+
+
+def test_keyboard_interrupt_in_epoch_2_prints_one_line_and_raises_with_the_history(capsys):
+    # Raised again, so that a loop over runs in a cell stops (a run store relies on it).
     train, test = loaders()  # 4 batches per epoch: call 6 is in epoch 2
-    h = train_ch6(Raises(mlp(), at=6), train, test, 5, 0.1, **quiet())
-    out = capsys.readouterr().out.splitlines()
+    with pytest.raises(KeyboardInterrupt) as info:
+        train_ch6(Raises(mlp(), at=6), train, test, 5, 0.1, **quiet())
+    h = info.value.history
     assert h.status == 'interrupted' and h.epochs == 1
     assert len(h.test_acc) == len(h.lr) == 1
-    assert out[-1] == 'training interrupted in epoch 2; returning the history of 1 finished epochs'
-    assert h.message == out[-1]
-    assert FINAL_LOSS.match(out[1]) and SPEED.match(out[2]) and len(out) == 4
+    out = capsys.readouterr().out.splitlines()
+    assert out == ['training on cpu', INTERRUPTED.format(2, 1)] and h.message == out[-1]
+    assert info.value.__notes__ == ['train_ch6: the 1 finished epoch(s) are in err.history']
+
+
+def test_a_loop_over_runs_stops_at_ctrl_c():
+    train, test = loaders()
+    runs = []
+    with pytest.raises(KeyboardInterrupt):
+        for at in (100, 2, 100):  # the second run is interrupted
+            runs.append(train_ch6(Raises(mlp(), at=at), train, test, 1, 0.1, verbose=False,
+                                  **quiet()))
+    assert len(runs) == 1
 
 
 def test_keyboard_interrupt_from_the_iterator():
@@ -573,23 +604,33 @@ def test_keyboard_interrupt_from_the_iterator():
                     raise KeyboardInterrupt
                 yield batch
 
-    h = train_ch6(mlp(), Stops(), test, 5, 0.1, verbose=False, **quiet())
-    assert h.status == 'interrupted' and h.epochs == 1
+    with pytest.raises(KeyboardInterrupt) as info:
+        train_ch6(mlp(), Stops(), test, 5, 0.1, verbose=False, **quiet())
+    assert info.value.history.status == 'interrupted' and info.value.history.epochs == 1
 
 
 def test_keyboard_interrupt_in_epoch_1_prints_only_the_message(capsys):
     train, test = loaders()
-    h = train_ch6(Raises(mlp(), at=1), train, test, 3, 0.1, **quiet())
-    assert h.epochs == 0 and h.status == 'interrupted'
-    assert capsys.readouterr().out.splitlines() == [
-        'training on cpu',
-        'training interrupted in epoch 1; returning the history of 0 finished epochs']
+    with pytest.raises(KeyboardInterrupt) as info:
+        train_ch6(Raises(mlp(), at=1), train, test, 3, 0.1, **quiet())
+    assert info.value.history.epochs == 0 and info.value.history.status == 'interrupted'
+    assert not hasattr(info.value, '__notes__')  # nothing to point at
+    assert capsys.readouterr().out.splitlines() == ['training on cpu', INTERRUPTED.format(1, 0)]
 
 
 def test_other_errors_propagate():
     train, test = loaders()
     with pytest.raises(RuntimeError):
         train_ch6(Raises(mlp(), at=2, exc=RuntimeError), train, test, 2, 0.1, **quiet())
+
+
+def test_an_error_in_epoch_2_keeps_the_finished_epochs():
+    train, test = loaders()  # 4 batches per epoch: call 7 is in epoch 2
+    with pytest.raises(RuntimeError) as info:
+        train_ch6(Raises(mlp(), at=7, exc=RuntimeError), train, test, 3, 0.1, **quiet())
+    h = info.value.history
+    assert h.epochs == 1 and h.status == 'failed' and h.message == 'RuntimeError in epoch 2'
+    assert info.value.__notes__ == ['train_ch6: the 1 finished epoch(s) are in err.history']
 
 
 # ---------------------------------------------------------------------------------------------
@@ -619,7 +660,7 @@ def test_compile_without_a_cpp_compiler_is_noted_and_ignored(capsys, monkeypatch
     assert h.status == 'finished'
 
 
-@pytest.mark.skipif(not training._have_cxx_compiler(), reason='needs a C++ compiler')
+@pytest.mark.skipif(not train6._have_cxx_compiler(), reason='needs a C++ compiler')
 def test_compile_on_cpu_trains_like_eager(capsys):
     # Compiled C++ kernels round differently, so the runs agree closely, not bit for bit.
     train, test = loaders()
@@ -857,14 +898,21 @@ def test_real_fashion_mnist_subset_learns():
     assert h.test_acc[-1] > 0.6  # chance is 0.1
 
 
-def test_progress_lines_go_to_the_terminal_not_the_output(monkeypatch, capsys):
-    import io
-    import sys
-    terminal = io.StringIO()
-    monkeypatch.setattr(sys, '__stderr__', terminal)
-    monkeypatch.setenv('MY_UTILS_PROGRESS', '1')
+def test_on_epoch_is_called_after_each_finished_epoch(monkeypatch, capsys):
+    monkeypatch.setenv('MY_UTILS_PROGRESS', '1')  # no longer read: it changes nothing
+    seen = []
     train_iter, test_iter = loaders()
-    train_ch6(mlp(), train_iter, test_iter, 2, 0.1, verbose=False, **quiet())
-    lines = terminal.getvalue().splitlines()
-    assert [line.split(':')[0].strip() for line in lines] == ['epoch 1/2', 'epoch 2/2']
-    assert capsys.readouterr().out == ''
+    h = train_ch6(mlp(), train_iter, test_iter, 2, 0.1, verbose=False, **quiet(
+        on_epoch=lambda epoch, history: seen.append((epoch, history.epochs, history))))
+    assert [s[:2] for s in seen] == [(1, 1), (2, 2)] and seen[0][2] is h
+    assert capsys.readouterr() == ('', '')
+    with pytest.raises(TypeError, match=r'on_epoch must be None or a function \(epoch, history\)'):
+        train_ch6(mlp(), train_iter, test_iter, 2, 0.1, **quiet(on_epoch='print'))
+
+
+def test_verbose_2_adds_a_line_per_epoch(capsys):
+    train_iter, test_iter = loaders()
+    train_ch6(mlp(), train_iter, test_iter, 2, 0.1, verbose=2, **quiet())
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(':')[0] for line in out[1:3]] == ['epoch 1/2', 'epoch 2/2']
+    assert FINAL_LOSS.match(out[3]) and SPEED.match(out[4]) and len(out) == 5
