@@ -160,9 +160,7 @@ class Animator:
             ax.set_autoscaley_on(self._autoscale[1])
             self._lines = [ax.plot([], [], fmt)[0] for fmt in self.fmts[:len(self.legend)]]
             if self.legend:
-                self.fig.legend(self._lines, self.legend, loc='outside lower center',
-                                ncol=len(self.legend), fontsize='small', frameon=False,
-                                handlelength=1.5, columnspacing=1.0)
+                self._add_legend(ax)
         for i, (x, y) in enumerate(zip(self.X or [], self.Y or [])):
             if i == len(self._lines):  # more curves than legend entries
                 self._lines.append(ax.plot([], [], self.fmts[i % len(self.fmts)])[0])
@@ -172,6 +170,15 @@ class Animator:
             line.set_marker('o' if len(x) == 1 else 'None')
         ax.relim()
         ax.autoscale_view()
+
+    def _add_legend(self, ax):
+        style = dict(ncol=len(self.legend), fontsize='small', frameon=False, handlelength=1.5,
+                     columnspacing=1.0)
+        try:  # below the axes, with room made for it by the constrained layout
+            self.fig.legend(self._lines, self.legend, loc='outside lower center', **style)
+        except ValueError:  # matplotlib < 3.7 has no 'outside': the axes' legend, below them
+            ax.legend(self._lines, self.legend, loc='upper center', bbox_to_anchor=(0.5, -0.3),
+                      **style)
 
     def _show(self):
         from IPython.display import Image, display

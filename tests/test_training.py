@@ -916,3 +916,250 @@ def test_verbose_2_adds_a_line_per_epoch(capsys):
     out = capsys.readouterr().out.splitlines()
     assert [line.split(':')[0] for line in out[1:3]] == ['epoch 1/2', 'epoch 2/2']
     assert FINAL_LOSS.match(out[3]) and SPEED.match(out[4]) and len(out) == 5
+
+
+# ---------------------------------------------------------------------------------------------
+# student mistakes: one clear error, raised before anything changes
+
+def state(net):
+    return {k: v.clone() for k, v in net.state_dict().items()}
+
+
+@pytest.mark.parametrize('device,why', [
+    ('mps', 'is not available on this machine'),
+    ('tpu', 'is not a device name torch knows'),
+    ('gpu', 'is not a device name torch knows'),
+])
+def test_a_device_this_machine_lacks_is_refused_first(device, why, capsys):
+    if device == 'mps' and torch.backends.mps.is_available():
+        pytest.skip('MPS is there')
+    train, test = loaders()
+    net = mlp()
+    before = state(net)
+    with pytest.raises(ValueError, match=rf"device '{device}' {why}; this machine has cpu.*"
+                                         r'device=None \(mu.try_gpu\(\) picks the best'):
+        train_ch6(net, train, test, 1, 0.1, device=device, animate=False)
+    assert capsys.readouterr().out == ''  # not even 'training on'
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0)  # weights untouched
+
+
+def labelled_batches(bad_at, bad_label, n=4, size=16):
+    X, y = make_data(n * size)
+    batches = [(X[i * size:(i + 1) * size], y[i * size:(i + 1) * size].clone()) for i in range(n)]
+    batches[bad_at - 1][1][3] = bad_label
+    return batches
+
+
+@pytest.mark.parametrize('bad_label,match', [
+    (7, r'the labels go up to 7, but the model outputs 4 class scores per example'),
+    (-1, r'the labels go down to -1, but class indices start at 0'),
+])
+def test_a_bad_label_after_the_first_batch_is_named_not_an_index_error(bad_label, match):
+    train = labelled_batches(bad_at=3, bad_label=bad_label)
+    _, test = loaders()
+    with pytest.raises(ValueError, match=rf'^train_ch6: epoch 1, batch 3: {match}') as info:
+        train_ch6(mlp(), train, test, 1, 0.1, **quiet())
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # no torch trace
+
+
+def test_a_negative_label_in_the_first_batch():
+    train = labelled_batches(bad_at=1, bad_label=-2)
+    _, test = loaders()
+    with pytest.raises(ValueError, match=r'batch 1: the labels go down to -2'):
+        train_ch6(mlp(), train, test, 1, 0.1, **quiet())
+
+
+def test_the_device_side_label_guard_costs_no_read_and_names_the_batch():
+    # The accelerator path (checked here on the CPU): labels are clamped for the loss, their
+    # range kept on the device, and the epoch's read raises, naming the first bad batch.
+    net, loss = mlp(), nn.CrossEntropyLoss()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    totals = train6.EpochTotals('cpu')
+    for X, y in labelled_batches(bad_at=3, bad_label=9):
+        train6.train_step(net, X, y, loss, opt, totals, guard_labels=True)
+    with pytest.raises(ValueError, match=r'^batch 3: the labels go up to 9, but the model '
+                                         r'outputs 4 class scores'):
+        totals.read()
+    # with good labels the guard changes nothing
+    a, b = mlp(), mlp()
+    for net, guard in ((a, False), (b, True)):
+        opt, totals = torch.optim.SGD(net.parameters(), lr=0.1), train6.EpochTotals('cpu')
+        for X, y in labelled_batches(bad_at=1, bad_label=0):
+            train6.train_step(net, X, y, loss, opt, totals, guard_labels=guard)
+        assert totals.read()[1] > 0
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q)
+
+
+def test_ignore_index_labels_are_not_out_of_range():
+    train = labelled_batches(bad_at=2, bad_label=-100)
+    _, test = loaders()
+    h = train_ch6(mlp(), train, test, 1, 0.1, verbose=False, **quiet())
+    assert h.status == 'finished'
+
+
+def test_a_one_shot_generator_for_several_epochs_is_refused_up_front():
+    train, test = loaders()
+    net = mlp()
+    before = state(net)
+    with pytest.raises(ValueError, match=r'train_iter is an iterator \(generator\): it is used '
+                                         r'up after one pass.*DataLoader or a list'):
+        train_ch6(net, (b for b in train), test, 2, 0.1, **quiet())
+    with pytest.raises(ValueError, match=r'test_iter is an iterator'):
+        train_ch6(net, train, iter(list(test)), 2, 0.1, **quiet())
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+    h = train_ch6(mlp(), (b for b in train), test, 1, 0.1, verbose=False, **quiet())
+    assert h.epochs == 1  # one epoch needs one pass: fine
+
+
+def test_a_loader_used_up_after_one_pass_is_named_in_epoch_2():
+    train, test = loaders()
+
+    class OnePass:  # re-iterable in form, but the same iterator every time
+        def __init__(self):
+            self.it = iter(list(train))
+
+        def __iter__(self):
+            return self.it
+
+    with pytest.raises(ValueError, match=r'train_iter yielded no batches in epoch 2 after 4 in '
+                                         r'epoch 1: it is used up after one pass') as info:
+        train_ch6(mlp(), OnePass(), test, 2, 0.1, verbose=False, **quiet())
+    assert info.value.history.epochs == 1
+
+
+def test_host_reads_stay_a_few_per_epoch_with_the_plot(monkeypatch):
+    """With the plot on, d2l's five points per epoch cost one read each, however many batches."""
+    reads = []
+    original = torch.Tensor.tolist
+
+    def counted(self, *args, **kwargs):
+        if sys._getframe(1).f_code.co_filename.startswith(PACKAGE):
+            reads.append('tolist')
+        return original(self, *args, **kwargs)
+    monkeypatch.setattr(torch.Tensor, 'tolist', counted)
+    counts = []
+    for batch_size in (16, 4):  # 16 and 64 training batches per epoch
+        train, test = loaders(batch_size=batch_size)
+        reads.clear()
+        train_ch6(mlp(), train, test, 2, 0.1, device='cpu', verbose=False)
+        counts.append(len(reads))
+    assert counts[0] == counts[1] <= 2 * 5 + 1  # 5 points per epoch, the first-batch check
+
+
+# ---------------------------------------------------------------------------------------------
+# progress inside an epoch
+
+class Tty(__import__('io').StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_in_a_terminal_rewrites_one_line_and_clears_it():
+    from my_utils.progress import Progress
+    stream = Tty()
+    progress = Progress(2, 10, stream=stream)
+    marks = []
+    for epoch in (1, 2):
+        progress.start_epoch(epoch)
+        marks += [i for i in range(1, 11) if progress.batch(i, 64 * i)]
+        progress.end_epoch(10, 1.0)
+    progress.close()
+    assert marks == [2, 4, 6, 8, 10] * 2  # the fifths of an epoch
+    text = stream.getvalue()
+    assert '\n' not in text and text.count('\r') == 12 and text.endswith('\r')
+    shown = [part.strip() for part in text.split('\r') if part.strip()]
+    assert re.fullmatch(r'epoch 1/2: batch 2/10, [\d,]+ examples/s, \d+:\d\d left', shown[0])
+    assert shown[-1].startswith('epoch 2/2: batch 10/10')
+    assert text.split('\r')[-2].strip() == ''  # cleared at the end
+
+
+def test_progress_in_a_log_file_writes_a_line_every_few_seconds_at_most(monkeypatch):
+    from my_utils import progress as progress_module
+    log = __import__('io').StringIO()
+    progress = progress_module.Progress(1, 100, stream=log)
+    progress.start_epoch(1)
+    for i in range(1, 101):
+        progress.batch(i, i)
+    assert log.getvalue() == ''  # a fast run leaves the log alone
+    clock = iter(range(0, 1000, 3))  # 3 s per batch
+    monkeypatch.setattr(progress_module.time, 'perf_counter', lambda: next(clock))
+    progress = progress_module.Progress(1, None, stream=log)  # a loader without len()
+    progress.start_epoch(1)
+    for i in range(1, 11):
+        progress.batch(i, 10 * i)
+    lines = log.getvalue().splitlines()
+    assert 4 <= len(lines) <= 6  # 30 s, a line every 5 s at most
+    assert all(re.fullmatch(r'epoch 1/1: batch \d+, [\d,]+ examples/s', line) for line in lines)
+
+
+def test_train_ch6_progress_goes_to_stderr_not_to_d2l_lines(monkeypatch, capsys):
+    from my_utils import progress as progress_module
+    monkeypatch.setattr(progress_module._LogLines, 'every', 0.0)  # a line after every batch
+    train, test = loaders()
+    train_ch6(mlp(), train, test, 1, 0.1, **quiet())
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 3  # d2l's lines only
+    assert err.splitlines()[0].startswith('epoch 1/1: batch 1/4, ')
+    assert err.splitlines()[-1].startswith('epoch 1/1: batch 4/4, ')
+
+
+KERNEL_CELL = '''
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+import my_utils as mu
+torch.manual_seed(0)
+X = torch.randn(1000, 8)
+y = (X[:, 0] > 0).long()
+train = DataLoader(TensorDataset(X, y), batch_size=10)  # 100 batches
+test = DataLoader(TensorDataset(X[:100], y[:100]), batch_size=50)
+mu.train_ch6(nn.Sequential(nn.Linear(8, 2)), train, test, 1, 0.1, 'cpu')
+'''
+
+
+def test_in_a_kernel_the_progress_and_the_plot_update_in_place():
+    """One epoch of 100 batches in a real kernel: at least 5 in-place updates of each display;
+    the cell ends with d2l's lines and a short Out line, and the progress display is empty
+    both first (what nbval keeps) and last (what nbclient keeps)."""
+    manager = pytest.importorskip('jupyter_client.manager')
+    pytest.importorskip('ipykernel')
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(PACKAGE), PYTHONWARNINGS='ignore')
+    km, kc = manager.start_new_kernel(kernel_name='python3', env=env, startup_timeout=120)
+    try:
+        msg_id = kc.execute(KERNEL_CELL)
+        kinds, shown, updates, stdout, result = {}, {}, {}, '', None
+        while True:
+            msg = kc.get_iopub_msg(timeout=300)
+            if msg['parent_header'].get('msg_id') != msg_id:
+                continue
+            kind, content = msg['msg_type'], msg['content']
+            if kind == 'status' and content['execution_state'] == 'idle':
+                break
+            if kind == 'error':
+                pytest.fail('\n'.join(content['traceback']))
+            if kind in ('display_data', 'update_display_data'):
+                display_id = content['transient']['display_id']
+                what = 'plot' if 'image/png' in content['data'] else 'progress'
+                kinds[display_id] = what
+                if kind == 'display_data':
+                    shown[what] = content['data']
+                else:
+                    updates.setdefault(what, []).append(content['data'])
+            elif kind == 'stream' and content['name'] == 'stdout':
+                stdout += content['text']
+            elif kind == 'execute_result':
+                result = content['data']['text/plain']
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert sorted(kinds.values()) == ['plot', 'progress']  # one display each
+    assert len(updates['progress']) >= 5 and len(updates['plot']) >= 5
+    assert shown['progress'] == {'text/plain': ''} == updates['progress'][-1]
+    assert any('batch 100/100' in u['text/plain'] for u in updates['progress'])
+    lines = stdout.splitlines()
+    assert lines[0] == 'training on cpu' and FINAL_LOSS.match(lines[1])
+    assert SPEED.match(lines[2]) and len(lines) == 3
+    assert result == 'History(finished, 1 epoch)'
