@@ -113,7 +113,12 @@ class Animator:
     second time at the end of the cell, and needs no closing. In a notebook one display
     handle is updated in place with a PNG of the figure, so text printed in the same cell
     stays; elsewhere (scripts, tests, CI) it draws nothing until `save` is called.
+
+    Readable at d2l's size: a constrained layout keeps the labels, ticks and legend inside
+    the figure, the legend sits below the axes, out of the curves' way, and the PNG has twice
+    the pixels (dpi 200), shown at the figure's size, so it is sharp on high-DPI screens.
     """
+    dpi = 200  # pixels per inch of the PNG; displayed at 100 per inch
 
     def __init__(self, xlabel=None, ylabel=None, legend=None, xlim=None,
                  ylim=None, xscale='linear', yscale='linear',
@@ -121,11 +126,15 @@ class Animator:
                  figsize=(3.5, 2.5)):
         if legend is None:
             legend = []
-        self.fig = Figure(figsize=figsize, dpi=100)
+        self.fig = Figure(figsize=figsize, dpi=100, layout='constrained')
         self.axes = self.fig.subplots(nrows, ncols, squeeze=False).flatten()
+        # The legend is the figure's (below the axes), so set_axes is not given it.
         self.config_axes = lambda: set_axes(
-            self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
+            self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, None)
+        self.legend = list(legend)
+        self._autoscale = (xlim is None, ylim is None)
         self.X, self.Y, self.fmts = None, None, fmts
+        self._lines = None
         self._handle = None
         self._live = _in_notebook()
 
@@ -148,16 +157,44 @@ class Animator:
         if self._live:
             self._show()
 
+    def show(self):
+        """Show the figure now, before its first point (in a notebook; elsewhere nothing)."""
+        self._draw()
+        if self._live:
+            self._show()
+
     def _draw(self):
-        self.axes[0].cla()
-        for x, y, fmt in zip(self.X, self.Y, self.fmts):
-            # A lone point drawn as a line is invisible: mark it (the first epoch of a run).
-            self.axes[0].plot(x, y, fmt, marker='o' if len(x) == 1 else None)
-        self.config_axes()
+        ax = self.axes[0]
+        if self._lines is None:  # the axes and legend are set once, the lines then updated
+            self.config_axes()
+            # set_xlim(None) in set_axes freezes a limit: let the data set the ones not given.
+            ax.set_autoscalex_on(self._autoscale[0])
+            ax.set_autoscaley_on(self._autoscale[1])
+            self._lines = [ax.plot([], [], fmt)[0] for fmt in self.fmts[:len(self.legend)]]
+            if self.legend:
+                self._add_legend(ax)
+        for i, (x, y) in enumerate(zip(self.X or [], self.Y or [])):
+            if i == len(self._lines):  # more curves than legend entries
+                self._lines.append(ax.plot([], [], self.fmts[i % len(self.fmts)])[0])
+            line = self._lines[i]
+            line.set_data(x, y)
+            # A lone point drawn as a line is invisible: mark it (the first point of a run).
+            line.set_marker('o' if len(x) == 1 else 'None')
+        ax.relim()
+        ax.autoscale_view()
+
+    def _add_legend(self, ax):
+        style = dict(ncol=len(self.legend), fontsize='small', frameon=False, handlelength=1.5,
+                     columnspacing=1.0)
+        try:  # below the axes, with room made for it by the constrained layout
+            self.fig.legend(self._lines, self.legend, loc='outside lower center', **style)
+        except ValueError:  # matplotlib < 3.7 has no 'outside': the axes' legend, below them
+            ax.legend(self._lines, self.legend, loc='upper center', bbox_to_anchor=(0.5, -0.3),
+                      **style)
 
     def _show(self):
         from IPython.display import Image, display
-        image = Image(data=self._png(), format='png')
+        image = Image(data=self._png(), format='png', retina=True)  # shown at half its pixels
         if self._handle is None:
             self._handle = display(image, display_id=True)
         else:
@@ -165,14 +202,14 @@ class Animator:
 
     def _png(self):
         buffer = io.BytesIO()
-        self.fig.savefig(buffer, format='png')
+        self.fig.savefig(buffer, format='png', dpi=self.dpi)
         return buffer.getvalue()
 
     def save(self, path):
         """Save the figure as it is now (the format follows the file name)."""
         if self.X:
             self._draw()
-        self.fig.savefig(path, bbox_inches='tight')
+        self.fig.savefig(path, dpi=self.dpi)
         return path
 
     def close(self):

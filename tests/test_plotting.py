@@ -100,3 +100,57 @@ def test_animator_updates_one_display_in_place(monkeypatch):
         animator.add(epoch, 1.0)
     assert len(shown) == 1 and len(updates) == 2
     assert shown[0].format == 'png' and shown[0].data[:4] == b'\x89PNG'
+
+
+def live_figure():
+    """train_ch6's Animator after two epochs of d2l's five points."""
+    animator = plotting.Animator(xlabel='epoch', xlim=[0, 2],
+                                 legend=['train loss', 'train acc', 'test acc'])
+    for k in range(1, 11):
+        animator.add(k / 5, (2.3 / (1 + k), 0.1 + k / 12, None if k % 5 else 0.2 + k / 12))
+    return animator
+
+
+def test_animator_figure_is_readable_nothing_clipped_legend_off_the_curves():
+    animator = live_figure()
+    png = animator._png()  # drawn as the notebook shows it
+    fig, ax = animator.fig, animator.axes[0]
+    fig.draw_without_rendering()
+    inside = fig.bbox
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    ticks = ([t for t in ax.get_xticklabels() if x0 <= t.get_position()[0] <= x1]
+             + [t for t in ax.get_yticklabels() if y0 <= t.get_position()[1] <= y1])  # drawn
+    texts = [t for t in [ax.xaxis.label, ax.yaxis.label] + ticks
+             if t.get_visible() and t.get_text()]
+    assert ax.get_xlabel() == 'epoch' and len(texts) > 6
+    (legend,) = fig.legends
+    for artist in texts + [legend]:
+        box = artist.get_window_extent()
+        assert (inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0
+                and box.y1 <= inside.y1), (artist, box, inside)
+    assert not legend.get_window_extent().overlaps(ax.get_window_extent())  # below the axes
+    assert [t.get_text() for t in legend.get_texts()] == ['train loss', 'train acc', 'test acc']
+    # d2l's size, twice the pixels: 700 x 500, shown at 350 x 250
+    assert tuple(fig.get_size_inches()) == (3.5, 2.5)
+    image = Image.open(__import__('io').BytesIO(png))
+    assert image.size == (700, 500)
+    from IPython.display import Image as Shown
+    shown = Shown(data=png, format='png', retina=True)
+    assert (shown.width, shown.height) == (350, 250)
+
+
+def test_animator_shows_its_axes_before_the_first_point(monkeypatch):
+    shown = []
+
+    class Handle:
+        def update(self, obj):
+            shown.append(obj)
+
+    import IPython.display
+    monkeypatch.setattr(IPython.display, 'display',
+                        lambda obj, display_id=False: shown.append(obj) or Handle())
+    animator = plotting.Animator(xlabel='epoch', legend=['loss'])
+    animator._live = True
+    animator.show()
+    animator.add(1, 0.5)
+    assert len(shown) == 2 and shown[0].data[:4] == b'\x89PNG'

@@ -16,13 +16,14 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import my_utils as d2l
-from my_utils import training
+from my_utils import train6, training
 from my_utils.training import (History, TrainingDiverged, accuracy, evaluate_accuracy,
                                evaluate_accuracy_gpu, init_weights, predict_ch3, train_ch3,
                                train_ch6, train_epoch_ch3)
 
 FINAL_LOSS = re.compile(r'^loss (\d+\.\d{3}|nan|inf), train acc \d\.\d{3}, test acc \d\.\d{3}$')
 SPEED = re.compile(r'^\d+\.\d examples/sec on cpu$')
+PACKAGE = os.path.dirname(training.__file__)  # training's modules: training.py, train6.py, ...
 
 
 @pytest.fixture(autouse=True, scope='module')
@@ -283,12 +284,17 @@ def test_history_dict_json_round_trip_final_and_repr():
     assert f['epoch'] == 2 and f['train_loss'] == h.train_loss[-1]
     assert f['test_acc'] == h.test_acc[-1] and f['lr'] == 0.5 and f['status'] == 'finished'
     assert f['best_test_acc'] == h.best_test_acc and f['best_epoch'] == h.best_epoch
-    text = repr(h)
+    # repr is the Out line of a cell ending in train_ch6: short and the same on every run
+    assert repr(h) == 'History(finished, 2 epochs)'
+    text = str(h)
+    assert text == f'History({h.summary()})'
     assert text.startswith('History(finished, 2 epochs on cpu: loss ')
     assert f'test acc {h.test_acc[-1]:.3f}' in text and 'examples/sec' in text
     empty = History()
     assert math.isnan(empty.final()['train_loss']) and empty.final()['epoch'] == 0
-    assert repr(empty) == 'History(finished, 0 epochs)'
+    assert repr(empty) == str(empty) == 'History(finished, 0 epochs)'
+    assert repr(History(train_loss=[1.0], train_acc=[0.5], test_acc=[0.5], lr=[0.1],
+                        epoch_time=[1.0], train_time=[1.0])) == 'History(finished, 1 epoch)'
 
 
 def test_host_reads_do_not_grow_with_the_number_of_batches(monkeypatch):
@@ -299,7 +305,7 @@ def test_host_reads_do_not_grow_with_the_number_of_batches(monkeypatch):
         original = getattr(torch.Tensor, name)
 
         def counted(self, *args, _original=original, _name=name, **kwargs):
-            if sys._getframe(1).f_code.co_filename == training.__file__:  # not DataLoader's own
+            if sys._getframe(1).f_code.co_filename.startswith(PACKAGE):  # not DataLoader's own
                 reads.append(_name)
             return _original(self, *args, **kwargs)
         monkeypatch.setattr(torch.Tensor, name, counted)
@@ -321,21 +327,30 @@ def test_fewer_than_five_batches_per_epoch(capsys):
     assert 'examples/sec' in capsys.readouterr().out
 
 
-def test_animator_updated_once_per_epoch(monkeypatch):
+def test_animator_gets_five_points_per_epoch(monkeypatch):
+    # d2l's points at fifths of an epoch (x = epoch - 1 + batch / batches, train curves only),
+    # then the epoch's end with the test accuracy.
     calls = []
 
     class FakeAnimator:
         def __init__(self, **kw):
-            calls.append(('init', kw['legend']))
+            calls.append(('init', kw['legend'], kw['xlim']))
+
+        def show(self):
+            calls.append(('show',))
 
         def add(self, x, y):
-            calls.append(('add', x, len(y)))
+            calls.append(('add', x, tuple(v is None for v in y)))
 
-    monkeypatch.setattr(training, 'Animator', FakeAnimator)
-    train, test = loaders(batch_size=16)  # 16 batches per epoch
+    monkeypatch.setattr(train6, 'Animator', FakeAnimator)
+    train, test = loaders(batch_size=16)  # 16 batches per epoch: points after 3, 6, 10, 13, 16
     train_ch6(mlp(), train, test, 3, 0.1, device='cpu', verbose=False)
-    assert calls == [('init', ['train loss', 'train acc', 'test acc']),
-                     ('add', 1, 3), ('add', 2, 3), ('add', 3, 3)]
+    mid = (False, False, True)
+    expected = [('init', ['train loss', 'train acc', 'test acc'], [0, 3]), ('show',)]
+    for epoch in range(3):
+        expected += [('add', epoch + b / 16, mid) for b in (3, 6, 10, 13)]
+        expected.append(('add', epoch + 1, (False, False, False)))
+    assert calls == expected
     calls.clear()
     train_ch6(mlp(), train, test, 2, 0.1, device='cpu', verbose=False, animate=False)
     assert calls == []
@@ -548,15 +563,31 @@ def test_divergence_can_raise():
     assert info.value.history.status == 'diverged'
 
 
-def test_keyboard_interrupt_in_epoch_2_from_the_net(capsys):
+INTERRUPTED = ('training interrupted in epoch {}; the {} finished epoch(s) are in err.history; '
+               'train_ch6(..., init=None) continues from the current weights')
+
+
+def test_keyboard_interrupt_in_epoch_2_prints_one_line_and_raises_with_the_history(capsys):
+    # Raised again, so that a loop over runs in a cell stops (a run store relies on it).
     train, test = loaders()  # 4 batches per epoch: call 6 is in epoch 2
-    h = train_ch6(Raises(mlp(), at=6), train, test, 5, 0.1, **quiet())
-    out = capsys.readouterr().out.splitlines()
+    with pytest.raises(KeyboardInterrupt) as info:
+        train_ch6(Raises(mlp(), at=6), train, test, 5, 0.1, **quiet())
+    h = info.value.history
     assert h.status == 'interrupted' and h.epochs == 1
     assert len(h.test_acc) == len(h.lr) == 1
-    assert out[-1] == 'training interrupted in epoch 2; returning the history of 1 finished epochs'
-    assert h.message == out[-1]
-    assert FINAL_LOSS.match(out[1]) and SPEED.match(out[2]) and len(out) == 4
+    out = capsys.readouterr().out.splitlines()
+    assert out == ['training on cpu', INTERRUPTED.format(2, 1)] and h.message == out[-1]
+    assert info.value.__notes__ == ['train_ch6: the 1 finished epoch(s) are in err.history']
+
+
+def test_a_loop_over_runs_stops_at_ctrl_c():
+    train, test = loaders()
+    runs = []
+    with pytest.raises(KeyboardInterrupt):
+        for at in (100, 2, 100):  # the second run is interrupted
+            runs.append(train_ch6(Raises(mlp(), at=at), train, test, 1, 0.1, verbose=False,
+                                  **quiet()))
+    assert len(runs) == 1
 
 
 def test_keyboard_interrupt_from_the_iterator():
@@ -573,23 +604,33 @@ def test_keyboard_interrupt_from_the_iterator():
                     raise KeyboardInterrupt
                 yield batch
 
-    h = train_ch6(mlp(), Stops(), test, 5, 0.1, verbose=False, **quiet())
-    assert h.status == 'interrupted' and h.epochs == 1
+    with pytest.raises(KeyboardInterrupt) as info:
+        train_ch6(mlp(), Stops(), test, 5, 0.1, verbose=False, **quiet())
+    assert info.value.history.status == 'interrupted' and info.value.history.epochs == 1
 
 
 def test_keyboard_interrupt_in_epoch_1_prints_only_the_message(capsys):
     train, test = loaders()
-    h = train_ch6(Raises(mlp(), at=1), train, test, 3, 0.1, **quiet())
-    assert h.epochs == 0 and h.status == 'interrupted'
-    assert capsys.readouterr().out.splitlines() == [
-        'training on cpu',
-        'training interrupted in epoch 1; returning the history of 0 finished epochs']
+    with pytest.raises(KeyboardInterrupt) as info:
+        train_ch6(Raises(mlp(), at=1), train, test, 3, 0.1, **quiet())
+    assert info.value.history.epochs == 0 and info.value.history.status == 'interrupted'
+    assert not hasattr(info.value, '__notes__')  # nothing to point at
+    assert capsys.readouterr().out.splitlines() == ['training on cpu', INTERRUPTED.format(1, 0)]
 
 
 def test_other_errors_propagate():
     train, test = loaders()
     with pytest.raises(RuntimeError):
         train_ch6(Raises(mlp(), at=2, exc=RuntimeError), train, test, 2, 0.1, **quiet())
+
+
+def test_an_error_in_epoch_2_keeps_the_finished_epochs():
+    train, test = loaders()  # 4 batches per epoch: call 7 is in epoch 2
+    with pytest.raises(RuntimeError) as info:
+        train_ch6(Raises(mlp(), at=7, exc=RuntimeError), train, test, 3, 0.1, **quiet())
+    h = info.value.history
+    assert h.epochs == 1 and h.status == 'failed' and h.message == 'RuntimeError in epoch 2'
+    assert info.value.__notes__ == ['train_ch6: the 1 finished epoch(s) are in err.history']
 
 
 # ---------------------------------------------------------------------------------------------
@@ -619,7 +660,7 @@ def test_compile_without_a_cpp_compiler_is_noted_and_ignored(capsys, monkeypatch
     assert h.status == 'finished'
 
 
-@pytest.mark.skipif(not training._have_cxx_compiler(), reason='needs a C++ compiler')
+@pytest.mark.skipif(not train6._have_cxx_compiler(), reason='needs a C++ compiler')
 def test_compile_on_cpu_trains_like_eager(capsys):
     # Compiled C++ kernels round differently, so the runs agree closely, not bit for bit.
     train, test = loaders()
@@ -857,14 +898,268 @@ def test_real_fashion_mnist_subset_learns():
     assert h.test_acc[-1] > 0.6  # chance is 0.1
 
 
-def test_progress_lines_go_to_the_terminal_not_the_output(monkeypatch, capsys):
-    import io
-    import sys
-    terminal = io.StringIO()
-    monkeypatch.setattr(sys, '__stderr__', terminal)
-    monkeypatch.setenv('MY_UTILS_PROGRESS', '1')
+def test_on_epoch_is_called_after_each_finished_epoch(monkeypatch, capsys):
+    monkeypatch.setenv('MY_UTILS_PROGRESS', '1')  # no longer read: it changes nothing
+    seen = []
     train_iter, test_iter = loaders()
-    train_ch6(mlp(), train_iter, test_iter, 2, 0.1, verbose=False, **quiet())
-    lines = terminal.getvalue().splitlines()
-    assert [line.split(':')[0].strip() for line in lines] == ['epoch 1/2', 'epoch 2/2']
-    assert capsys.readouterr().out == ''
+    h = train_ch6(mlp(), train_iter, test_iter, 2, 0.1, verbose=False, **quiet(
+        on_epoch=lambda epoch, history: seen.append((epoch, history.epochs, history))))
+    assert [s[:2] for s in seen] == [(1, 1), (2, 2)] and seen[0][2] is h
+    assert capsys.readouterr() == ('', '')
+    with pytest.raises(TypeError, match=r'on_epoch must be None or a function \(epoch, history\)'):
+        train_ch6(mlp(), train_iter, test_iter, 2, 0.1, **quiet(on_epoch='print'))
+
+
+def test_verbose_2_adds_a_line_per_epoch(capsys):
+    train_iter, test_iter = loaders()
+    train_ch6(mlp(), train_iter, test_iter, 2, 0.1, verbose=2, **quiet())
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(':')[0] for line in out[1:3]] == ['epoch 1/2', 'epoch 2/2']
+    assert FINAL_LOSS.match(out[3]) and SPEED.match(out[4]) and len(out) == 5
+
+
+# ---------------------------------------------------------------------------------------------
+# student mistakes: one clear error, raised before anything changes
+
+def state(net):
+    return {k: v.clone() for k, v in net.state_dict().items()}
+
+
+@pytest.mark.parametrize('device,why', [
+    ('mps', 'is not available on this machine'),
+    ('tpu', 'is not a device name torch knows'),
+    ('gpu', 'is not a device name torch knows'),
+])
+def test_a_device_this_machine_lacks_is_refused_first(device, why, capsys):
+    if device == 'mps' and torch.backends.mps.is_available():
+        pytest.skip('MPS is there')
+    train, test = loaders()
+    net = mlp()
+    before = state(net)
+    with pytest.raises(ValueError, match=rf"device '{device}' {why}; this machine has cpu.*"
+                                         r'device=None \(mu.try_gpu\(\) picks the best'):
+        train_ch6(net, train, test, 1, 0.1, device=device, animate=False)
+    assert capsys.readouterr().out == ''  # not even 'training on'
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0)  # weights untouched
+
+
+def labelled_batches(bad_at, bad_label, n=4, size=16):
+    X, y = make_data(n * size)
+    batches = [(X[i * size:(i + 1) * size], y[i * size:(i + 1) * size].clone()) for i in range(n)]
+    batches[bad_at - 1][1][3] = bad_label
+    return batches
+
+
+@pytest.mark.parametrize('bad_label,match', [
+    (7, r'the labels go up to 7, but the model outputs 4 class scores per example'),
+    (-1, r'the labels go down to -1, but class indices start at 0'),
+])
+def test_a_bad_label_after_the_first_batch_is_named_not_an_index_error(bad_label, match):
+    train = labelled_batches(bad_at=3, bad_label=bad_label)
+    _, test = loaders()
+    with pytest.raises(ValueError, match=rf'^train_ch6: epoch 1, batch 3: {match}') as info:
+        train_ch6(mlp(), train, test, 1, 0.1, **quiet())
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # no torch trace
+
+
+def test_a_negative_label_in_the_first_batch():
+    train = labelled_batches(bad_at=1, bad_label=-2)
+    _, test = loaders()
+    with pytest.raises(ValueError, match=r'batch 1: the labels go down to -2'):
+        train_ch6(mlp(), train, test, 1, 0.1, **quiet())
+
+
+def test_the_device_side_label_guard_costs_no_read_and_names_the_batch():
+    # The accelerator path (checked here on the CPU): labels are clamped for the loss, their
+    # range kept on the device, and the epoch's read raises, naming the first bad batch.
+    net, loss = mlp(), nn.CrossEntropyLoss()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    totals = train6.EpochTotals('cpu')
+    for X, y in labelled_batches(bad_at=3, bad_label=9):
+        train6.train_step(net, X, y, loss, opt, totals, guard_labels=True)
+    with pytest.raises(ValueError, match=r'^batch 3: the labels go up to 9, but the model '
+                                         r'outputs 4 class scores'):
+        totals.read()
+    # with good labels the guard changes nothing
+    a, b = mlp(), mlp()
+    for net, guard in ((a, False), (b, True)):
+        opt, totals = torch.optim.SGD(net.parameters(), lr=0.1), train6.EpochTotals('cpu')
+        for X, y in labelled_batches(bad_at=1, bad_label=0):
+            train6.train_step(net, X, y, loss, opt, totals, guard_labels=guard)
+        assert totals.read()[1] > 0
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q)
+
+
+def test_ignore_index_labels_are_not_out_of_range():
+    train = labelled_batches(bad_at=2, bad_label=-100)
+    _, test = loaders()
+    h = train_ch6(mlp(), train, test, 1, 0.1, verbose=False, **quiet())
+    assert h.status == 'finished'
+
+
+def test_a_one_shot_generator_for_several_epochs_is_refused_up_front():
+    train, test = loaders()
+    net = mlp()
+    before = state(net)
+    with pytest.raises(ValueError, match=r'train_iter is an iterator \(generator\): it is used '
+                                         r'up after one pass.*DataLoader or a list'):
+        train_ch6(net, (b for b in train), test, 2, 0.1, **quiet())
+    with pytest.raises(ValueError, match=r'test_iter is an iterator'):
+        train_ch6(net, train, iter(list(test)), 2, 0.1, **quiet())
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+    h = train_ch6(mlp(), (b for b in train), test, 1, 0.1, verbose=False, **quiet())
+    assert h.epochs == 1  # one epoch needs one pass: fine
+
+
+def test_a_loader_used_up_after_one_pass_is_named_in_epoch_2():
+    train, test = loaders()
+
+    class OnePass:  # re-iterable in form, but the same iterator every time
+        def __init__(self):
+            self.it = iter(list(train))
+
+        def __iter__(self):
+            return self.it
+
+    with pytest.raises(ValueError, match=r'train_iter yielded no batches in epoch 2 after 4 in '
+                                         r'epoch 1: it is used up after one pass') as info:
+        train_ch6(mlp(), OnePass(), test, 2, 0.1, verbose=False, **quiet())
+    assert info.value.history.epochs == 1
+
+
+def test_host_reads_stay_a_few_per_epoch_with_the_plot(monkeypatch):
+    """With the plot on, d2l's five points per epoch cost one read each, however many batches."""
+    reads = []
+    original = torch.Tensor.tolist
+
+    def counted(self, *args, **kwargs):
+        if sys._getframe(1).f_code.co_filename.startswith(PACKAGE):
+            reads.append('tolist')
+        return original(self, *args, **kwargs)
+    monkeypatch.setattr(torch.Tensor, 'tolist', counted)
+    counts = []
+    for batch_size in (16, 4):  # 16 and 64 training batches per epoch
+        train, test = loaders(batch_size=batch_size)
+        reads.clear()
+        train_ch6(mlp(), train, test, 2, 0.1, device='cpu', verbose=False)
+        counts.append(len(reads))
+    assert counts[0] == counts[1] <= 2 * 5 + 1  # 5 points per epoch, the first-batch check
+
+
+# ---------------------------------------------------------------------------------------------
+# progress inside an epoch
+
+class Tty(__import__('io').StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_in_a_terminal_rewrites_one_line_and_clears_it():
+    from my_utils.progress import Progress
+    stream = Tty()
+    progress = Progress(2, 10, stream=stream)
+    marks = []
+    for epoch in (1, 2):
+        progress.start_epoch(epoch)
+        marks += [i for i in range(1, 11) if progress.batch(i, 64 * i)]
+        progress.end_epoch(10, 1.0)
+    progress.close()
+    assert marks == [2, 4, 6, 8, 10] * 2  # the fifths of an epoch
+    text = stream.getvalue()
+    assert '\n' not in text and text.count('\r') == 12 and text.endswith('\r')
+    shown = [part.strip() for part in text.split('\r') if part.strip()]
+    assert re.fullmatch(r'epoch 1/2: batch 2/10, [\d,]+ examples/s, \d+:\d\d left', shown[0])
+    assert shown[-1].startswith('epoch 2/2: batch 10/10')
+    assert text.split('\r')[-2].strip() == ''  # cleared at the end
+
+
+def test_progress_in_a_log_file_writes_a_line_every_few_seconds_at_most(monkeypatch):
+    from my_utils import progress as progress_module
+    log = __import__('io').StringIO()
+    progress = progress_module.Progress(1, 100, stream=log)
+    progress.start_epoch(1)
+    for i in range(1, 101):
+        progress.batch(i, i)
+    assert log.getvalue() == ''  # a fast run leaves the log alone
+    clock = iter(range(0, 1000, 3))  # 3 s per batch
+    monkeypatch.setattr(progress_module.time, 'perf_counter', lambda: next(clock))
+    progress = progress_module.Progress(1, None, stream=log)  # a loader without len()
+    progress.start_epoch(1)
+    for i in range(1, 11):
+        progress.batch(i, 10 * i)
+    lines = log.getvalue().splitlines()
+    assert 4 <= len(lines) <= 6  # 30 s, a line every 5 s at most
+    assert all(re.fullmatch(r'epoch 1/1: batch \d+, [\d,]+ examples/s', line) for line in lines)
+
+
+def test_train_ch6_progress_goes_to_stderr_not_to_d2l_lines(monkeypatch, capsys):
+    from my_utils import progress as progress_module
+    monkeypatch.setattr(progress_module._LogLines, 'every', 0.0)  # a line after every batch
+    train, test = loaders()
+    train_ch6(mlp(), train, test, 1, 0.1, **quiet())
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 3  # d2l's lines only
+    assert err.splitlines()[0].startswith('epoch 1/1: batch 1/4, ')
+    assert err.splitlines()[-1].startswith('epoch 1/1: batch 4/4, ')
+
+
+KERNEL_CELL = '''
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+import my_utils as mu
+torch.manual_seed(0)
+X = torch.randn(1000, 8)
+y = (X[:, 0] > 0).long()
+train = DataLoader(TensorDataset(X, y), batch_size=10)  # 100 batches
+test = DataLoader(TensorDataset(X[:100], y[:100]), batch_size=50)
+mu.train_ch6(nn.Sequential(nn.Linear(8, 2)), train, test, 1, 0.1, 'cpu')
+'''
+
+
+def test_in_a_kernel_the_progress_and_the_plot_update_in_place():
+    """One epoch of 100 batches in a real kernel: at least 5 in-place updates of each display;
+    the cell ends with d2l's lines and a short Out line, and the progress display is empty
+    both first (what nbval keeps) and last (what nbclient keeps)."""
+    manager = pytest.importorskip('jupyter_client.manager')
+    pytest.importorskip('ipykernel')
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(PACKAGE), PYTHONWARNINGS='ignore')
+    km, kc = manager.start_new_kernel(kernel_name='python3', env=env, startup_timeout=120)
+    try:
+        msg_id = kc.execute(KERNEL_CELL)
+        kinds, shown, updates, stdout, result = {}, {}, {}, '', None
+        while True:
+            msg = kc.get_iopub_msg(timeout=300)
+            if msg['parent_header'].get('msg_id') != msg_id:
+                continue
+            kind, content = msg['msg_type'], msg['content']
+            if kind == 'status' and content['execution_state'] == 'idle':
+                break
+            if kind == 'error':
+                pytest.fail('\n'.join(content['traceback']))
+            if kind in ('display_data', 'update_display_data'):
+                display_id = content['transient']['display_id']
+                what = 'plot' if 'image/png' in content['data'] else 'progress'
+                kinds[display_id] = what
+                if kind == 'display_data':
+                    shown[what] = content['data']
+                else:
+                    updates.setdefault(what, []).append(content['data'])
+            elif kind == 'stream' and content['name'] == 'stdout':
+                stdout += content['text']
+            elif kind == 'execute_result':
+                result = content['data']['text/plain']
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert sorted(kinds.values()) == ['plot', 'progress']  # one display each
+    assert len(updates['progress']) >= 5 and len(updates['plot']) >= 5
+    assert shown['progress'] == {'text/plain': ''} == updates['progress'][-1]
+    assert any('batch 100/100' in u['text/plain'] for u in updates['progress'])
+    lines = stdout.splitlines()
+    assert lines[0] == 'training on cpu' and FINAL_LOSS.match(lines[1])
+    assert SPEED.match(lines[2]) and len(lines) == 3
+    assert result == 'History(finished, 1 epoch)'
