@@ -79,3 +79,21 @@ def main(argv=None):
 
 if __name__ == '__main__':
     main()
+
+
+def refresh_fingerprints(name, runs_dir='reports/runs'):
+    """Give the migrated runs of `name` the fingerprint of their row in the current manifest.
+
+    Only runs with `migrated_from` (whose set-up was checked unchanged, see above) are touched;
+    a run whose row is not in the manifest keeps its fingerprint."""
+    store = RunStore(Path(runs_dir) / name)
+    manifest = json.loads((store.folder / 'manifest.json').read_text())
+    current = {r['row']: (r['fingerprint'], r['setup_values']) for r in manifest['rows']}
+    changed = 0
+    for record in store.records():
+        if record.get('migrated_from') and record['row'] in current:
+            fp, setup = current[record['row']]
+            if record.get('fingerprint') != fp:
+                store.put(dict(record, fingerprint=fp, setup=setup))
+                changed += 1
+    return changed
