@@ -22,6 +22,14 @@ from .synthetic import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .training import *  # noqa: F401,F403
 from .book import *  # noqa: F401,F403
-from .experiments import *  # noqa: F401,F403
+from . import (augment as _augment, book as _book, datasets as _datasets, devices as _devices,
+               fastdata as _fastdata, layers as _layers, plotting as _plotting,
+               synthetic as _synthetic, training as _training, utils as _utils)
+
+# The public names, as the README's API table lists them (a test compares the two). The
+# reproduction tooling (my_utils.repro) is not among them: it is a tool of the repository.
+__all__ = sorted({name for module in (_devices, _utils, _plotting, _datasets, _fastdata, _augment,
+                                      _synthetic, _layers, _training, _book)
+                  for name in module.__all__})
 
 __version__ = '0.1.0'

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ['write_fake_kmnist', 'write_fake_cifar10', 'SYNTHETIC_MARKER']
+__all__ = ['write_fake_kmnist', 'write_fake_cifar10']
 
 SYNTHETIC_MARKER = 'MY_UTILS_SYNTHETIC'
 CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer',

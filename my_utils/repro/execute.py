@@ -53,12 +53,29 @@ def _client(nb, workdir):
     """nbclient's NotebookClient that echoes each cell's first line and printed text."""
     from nbclient import NotebookClient
 
+    tty = sys.stdout.isatty()
+    last = [0.0]
+
     class EchoingClient(NotebookClient):
         def output(self, outs, msg, display_id, cell_index):
             if msg['msg_type'] == 'stream':
                 sys.stdout.write(msg['content']['text'])
                 sys.stdout.flush()
             return super().output(outs, msg, display_id, cell_index)
+
+        def process_message(self, msg, cell, cell_index):
+            # train_ch6's progress is a display updated in place: echo it, rewritten in a
+            # terminal, every 30 s at most into a log file.
+            if msg['msg_type'] == 'update_display_data':
+                text = msg['content'].get('data', {}).get('text/plain', '')
+                if text.startswith('epoch ') and 'batch' in text:
+                    if tty:
+                        sys.stdout.write('\r' + text[:100].ljust(100))
+                    elif time.time() - last[0] > 30:
+                        sys.stdout.write(text[:100] + '\n')
+                        last[0] = time.time()
+                    sys.stdout.flush()
+            return super().process_message(msg, cell, cell_index)
 
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == 'code']
     start = time.time()

@@ -1,0 +1,143 @@
+"""The run store, the Lab that notebooks use, and the verdict rule."""
+import json
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import my_utils as mu
+from my_utils.repro import Lab, row, settings
+from my_utils.repro.store import RunStore, StoreWarning
+from my_utils.repro.verdict import outcome, verdict
+
+
+def record(row_id, seed, acc=0.86, **extra):
+    return {'row': row_id, 'seed': seed, 'status': 'finished', 'epochs': 3, 'train_loss': 0.3,
+            'train_acc': 0.9, 'test_acc': acc, 'date': '2026-12-02T00:00:00', 'wall_s': 1.0, **extra}
+
+
+def test_one_damaged_run_costs_that_run_alone_and_names_its_file(tmp_path):
+    store = RunStore(tmp_path)
+    for seed in range(3):
+        store.put(record('base', seed))
+    store.put(record('other', 0))
+    damaged = store.path('base', 1)
+    damaged.write_text(damaged.read_text()[:25])  # truncated, as by a full disk
+    store.path('other', 0).unlink()                # deleted
+    with pytest.warns(StoreWarning, match=str(damaged)):
+        left = store.records()
+    assert [(r['row'], r['seed']) for r in left] == [('base', 0), ('base', 2)]
+    assert damaged.with_suffix('.damaged').exists()  # kept, never deleted
+    store.path('base', 0).write_text('[1, 2]')       # valid JSON, not a run
+    with pytest.warns(StoreWarning, match='not a stored run'):
+        assert store.get('base', 0) is None
+
+
+def test_writes_are_atomic_and_markers_exclusive(tmp_path):
+    store = RunStore(tmp_path)
+    store.put(record('a b/c', 0))
+    assert [p.name for p in tmp_path.iterdir()] == ['a_b_c__seed0.json']
+    marker = store.claim('a b/c', 1)
+    assert marker and store.claim('a b/c', 1) is None
+    marker.unlink()
+    assert store.claim('a b/c', 1)
+
+
+def tiny_train(lr=0.5, epochs=2):
+    X = torch.randn(64, 4)
+    y = (X[:, 0] > 0).long()
+    it = mu.load_array((X, y), 16)
+    return mu.train_ch6(nn.Linear(4, 2), it, it, epochs, lr, 'cpu', animate=False, verbose=False)
+
+
+def full_lab(tmp_path, monkeypatch, **changes):
+    s = settings.Settings(**{"quick": False, "seeds": 2, "runs": str(tmp_path), **changes})
+    monkeypatch.setenv(settings.VARIABLE, s.to_env()[settings.VARIABLE])
+    return Lab('01_tiny')
+
+
+ROWS = [row('base', 'tiny', 0.9), row('fast', 'lr 2', 0.9, lr=2.0)]
+
+
+def test_each_run_is_trained_once_and_records_where_it_came_from(tmp_path, monkeypatch, capsys):
+    lab = full_lab(tmp_path, monkeypatch)
+    lab.run_rows(ROWS, tiny_train, {'model': 'linear'})
+    runs = lab.store.records()
+    assert [(r['row'], r['seed']) for r in runs] == [('base', 0), ('base', 1), ('fast', 0), ('fast', 1)]
+    for key in ('commit', 'fingerprint', 'hardware', 'torch', 'torchvision', 'numpy', 'data_sha256',
+                'setup', 'history', 'date', 'command'):
+        assert key in runs[0]
+    assert runs[0]['fingerprint'] != runs[2]['fingerprint']  # another lr, another set-up
+    assert runs[0]['setup'] == {'model': 'linear', 'lr': 0.5, 'epochs': 2}
+    capsys.readouterr()
+    Lab('01_tiny').run_rows(ROWS, tiny_train, {'model': 'linear'})  # a restart trains nothing
+    out = capsys.readouterr().out
+    assert '---' not in out and 'stored run of' in out and 'loss ' in out
+
+
+def test_a_run_made_with_another_set_up_is_stale_kept_aside_and_trained_again(tmp_path, monkeypatch):
+    lab = full_lab(tmp_path, monkeypatch, seeds=1)
+    lab.run_rows(ROWS[:1], tiny_train, {'model': 'linear'})
+    old = lab.store.get('base', 0)
+    lab = full_lab(tmp_path, monkeypatch, seeds=1, stored_only=True)
+    lab.run_rows(ROWS[:1], tiny_train, {'model': 'linear, wider'})
+    assert lab.records('base') == []  # the stale run is not counted
+    assert lab.verdict('base')[0] == 'not yet run'
+    lab = full_lab(tmp_path, monkeypatch, seeds=1)
+    lab.run_rows(ROWS[:1], tiny_train, {'model': 'linear, wider'})
+    assert lab.store.get('base', 0)['fingerprint'] != old['fingerprint']
+    kept = list(tmp_path.glob('01_tiny/base__seed0.stale-*.json.keep'))
+    assert len(kept) == 1 and json.loads(kept[0].read_text())['date'] == old['date']
+
+
+def test_an_interrupted_run_stops_the_loop_and_keeps_its_epochs(tmp_path, monkeypatch):
+    lab = full_lab(tmp_path, monkeypatch)
+    calls = []
+
+    def interrupted(lr=0.5):
+        calls.append(lr)
+        history = tiny_train(epochs=1)
+        err = KeyboardInterrupt()
+        err.history = history
+        raise err
+
+    with pytest.raises(KeyboardInterrupt):
+        lab.run_rows(ROWS, interrupted, {})
+    assert calls == [0.5]  # the loop did not go on to the next run
+    assert lab.store.records() == []
+    assert (tmp_path / '01_tiny' / 'base__seed0.interrupted.json.keep').exists()
+
+
+def test_a_notebook_opened_by_hand_is_quick_and_writes_nothing(monkeypatch):
+    monkeypatch.delenv(settings.VARIABLE, raising=False)
+    lab = Lab('01_tiny')
+    assert lab.quick and lab.store.folder is None and 'quick' in repr(lab)
+    assert Lab('01_tiny', quick=False).quick is False
+
+
+def test_verdicts_follow_the_rule_and_say_when_seeds_are_missing():
+    runs = [record('r', s, a) for s, a in enumerate((0.86, 0.87, 0.85))]
+    assert verdict(0.865, runs) == ('reproduced', 'mean within 1.5 points on 3 seeds')
+    assert verdict(0.865, runs[:1]) == ('open', 'mean within 1.5 points on 1 seed (3 needed)')
+    assert verdict(0.90, runs) == ('not reproduced', 'mean -4.0 points on 3 seeds')
+    assert verdict(0.852, [record('r', 0, 0.83), record('r', 1, 0.86), record('r', 2, 0.83)])[0] == 'reproduced'
+    nan = [record('r', s, 0.1, train_loss=float('nan'), status='diverged') for s in range(3)]
+    assert verdict(0.1, nan, failure='nan')[0] == 'reproduced'
+    assert verdict(0.1, nan[:2], failure='nan')[0] == 'open'
+    assert verdict(0.1, runs, failure='nan') == ('not reproduced', '3/3 seeds trained (mean 0.8600) where the report failed')
+    assert 'diverged (loss nan) in epoch 3' in verdict(0.86, nan)[1]
+
+
+def test_a_hypothesis_is_confirmed_refuted_or_open_by_its_rows():
+    target = {'row': 't', 'reported': 0.85, 'failure': None}
+    rows = {'h': [record('h', s, 0.85) for s in range(3)], 'k': [record('k', s, 0.80) for s in range(3)],
+            'one': [record('one', 0, 0.80)]}
+    assert outcome(target, [{'row': 'h'}], rows.get)[0] == 'confirmed'
+    assert outcome(target, [{'row': 'k'}], rows.get)[0] == 'refuted'
+    assert outcome(target, [{'row': 'k'}, {'row': 'one'}], rows.get)[0] == 'open'
+    failing = {'row': 'f', 'reported': 0.1, 'failure': 'nan'}
+    seeds = [record('f', s, 0.1, status='diverged', train_loss=float('nan')) for s in range(2)]
+    seeds += [record('f', s, 0.87) for s in range(2, 5)]
+    assert outcome(failing, [{'row': 'f', 'test': 'some seeds fail'}], lambda r: seeds)[0] == 'confirmed'
+    assert outcome(failing, [{'row': 'f', 'test': 'some seeds fail'}], lambda r: seeds[2:])[0] == 'open'
