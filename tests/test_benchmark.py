@@ -77,3 +77,40 @@ def test_channels_last_adds_a_column_and_a_target_line(train_speed, fake_fashion
     (row,) = rows
     assert row['channels_last'] > 0
     assert row['ratio_channels_last'] == row['channels_last'] / row['classic']
+
+
+# ---------------------------------------------------------------- full_size_epoch.py
+
+FULL_SIZE = Path(__file__).resolve().parents[1] / 'benchmarks' / 'full_size_epoch.py'
+
+
+@pytest.fixture(scope='module')
+def full_size_epoch():
+    spec = importlib.util.spec_from_file_location('full_size_epoch', FULL_SIZE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_full_size_epoch_trains_the_notebooks_models_at_their_real_sizes(full_size_epoch):
+    s03, s05 = full_size_epoch.SETUPS['03'], full_size_epoch.SETUPS['05']
+    assert s03['build'] is models.net_03 and s05['build'] is models.net_05
+    assert (s03['n_train'], s03['n_test'], s03['shape'], s03['batch']) == (50_000, 10_000, (3, 32, 32), 64)
+    assert (s05['n_train'], s05['n_test'], s05['shape'], s05['batch']) == (60_000, 10_000, (1, 28, 28), 128)
+    assert sum(e for _, e, _ in s03['rows']) == 120 and sum(e for _, e, _ in s05['rows']) == 120
+
+
+@pytest.mark.parametrize('max_minutes, whole', [('0', False), ('1000', True)])
+def test_full_size_epoch_times_or_extrapolates_and_writes_json(full_size_epoch, monkeypatch,
+                                                               tmp_path, max_minutes, whole):
+    # A small model and data set keep this to seconds; the real sizes are checked above.
+    small = dict(full_size_epoch.SETUPS['05'], n_train=512, n_test=256,
+                 build=lambda: models.net_05(hidden=32))
+    monkeypatch.setitem(full_size_epoch.SETUPS, '05', small)
+    out = tmp_path / 'r.json'
+    result = full_size_epoch.main(['05', '--probe', '1', '--batches', '2', '--test-batches', '1',
+                                   '--max-minutes', max_minutes, '--out', str(out)])
+    assert result['whole_epoch_timed'] is whole
+    assert result['timed_train_batches'] == (4 if whole else 2)
+    assert result['epoch_s'] > 0 and result['peak_rss_mib'] > 0 and out.exists()
+    assert result['full_run_h'] == pytest.approx(sum(r['hours'] for r in result['rows']), abs=0.3)

@@ -60,6 +60,9 @@ def write_report(name, reports, command):
              f'fingerprint, commit, hardware and versions of each. '
              + (f'The executed copy `{copy.name}` shows the notebook run from these stored runs.'
                 if copy.exists() else 'There is no executed copy yet.'), '']
+    if error and _missing_data(error):  # stopped at the data step: say so first, in the README's words
+        missing = _missing_data(error)
+        lines += [f'**{missing[0].upper()}{missing[1:]}.**', '']
     if error:
         lines += ['**The last execution of the notebook stopped with an error**, so rows without '
                   'a number were not run:', '', '```', error, '```', '']
