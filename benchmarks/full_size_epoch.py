@@ -29,6 +29,7 @@ from torch import nn
 
 import my_utils as mu
 from my_utils.repro import models
+from my_utils.repro.provenance import _cpu_model
 
 RESULTS = Path(__file__).resolve().parent / 'results'
 
@@ -65,16 +66,6 @@ class FirstBatches:
 
     def __iter__(self):
         return itertools.islice(iter(self.loader), self.n)
-
-
-def cpu_model():
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def loaders(setup, seed=0):
@@ -116,7 +107,7 @@ def main(argv=None):
     print(f"# {setup['notebook']}: {sum(p.numel() for p in setup['build']().parameters()):,} "
           f"parameters; random uint8 data of the real size: {setup['n_train']:,} train / "
           f"{setup['n_test']:,} test, {'x'.join(map(str, setup['shape']))}; batch {setup['batch']}; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {cpu_model()}",
+          f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {_cpu_model()}",
           flush=True)
 
     # The probe: a few batches (the first step carries one-off costs, so it is not the measure).
@@ -151,7 +142,7 @@ def main(argv=None):
     result = {
         'notebook': setup['notebook'], 'model': f"my_utils.repro.models.net_{args.model}()",
         'date': datetime.date.today().isoformat(), 'torch': torch.__version__,
-        'python': platform.python_version(), 'cpu': cpu_model(), 'threads': torch.get_num_threads(),
+        'python': platform.python_version(), 'cpu': _cpu_model(), 'threads': torch.get_num_threads(),
         'omp_num_threads': os.environ.get('OMP_NUM_THREADS'),
         'load_average': os.getloadavg()[0], 'device': 'cpu', 'batch': setup['batch'],
         'n_train': setup['n_train'], 'n_test': setup['n_test'],

@@ -33,7 +33,7 @@ def row(row_id, setup, reported=None, *, failure=None, metric='test_acc', seeds=
     failure: 'nan' or 'chance' when the report's run failed. seeds: more seeds than the
     default (for a failure that may depend on the seed). explains/claim: a hypothesis row,
     run to explain why the row(s) `explains` (an id or a list) do not reproduce, with the
-    claim it tests; test='some seeds fail' for a failure that depends on the seed. options:
+    claim it tests (one text, or a dict of texts by row); test='some seeds fail' for a failure that depends on the seed. options:
     the keyword arguments of the notebook's train function for this row."""
     return {'row': row_id, 'setup': setup, 'reported': reported, 'failure': failure,
             'metric': metric, 'seeds': seeds, 'explains': explains, 'claim': claim,
@@ -201,7 +201,7 @@ class Lab:
         if self.quick:
             return 'open', 'quick mode: nothing to judge'
         word, text = outcome(self.rows[row_id], hypotheses, self.records)
-        claims = '; '.join(dict.fromkeys(s['claim'] for s in hypotheses if s.get('claim')))
+        claims = '; '.join(dict.fromkeys(c for c in (_claim(s, row_id) for s in hypotheses) if c))
         return word, f'{claims}: {word} ({text})'
 
     def table(self, rows=None):
@@ -233,6 +233,12 @@ def table_markdown(source, rows=None):
         lines.append(f"| {row_id} | {setup} | {reported} | {ours} | {status}: {text} | "
                      f"{explained[1] if explained else spec.get('note') or '-'} |")
     return '\n'.join(lines)
+
+
+def _claim(spec, row_id):
+    """A hypothesis row's claim about `row_id` (`claim` is one text, or a dict by row)."""
+    claim = spec.get('claim')
+    return claim.get(row_id) if isinstance(claim, dict) else claim
 
 
 def explained_rows(spec):

@@ -108,7 +108,7 @@ def outcome(target, hypothesis_rows, records_of):
     parts, words = [], []
     for row in hypothesis_rows:
         records = records_of(row['row'])
-        if row.get('test') == 'some seeds fail':
+        if row.get('test') == 'some seeds fail' and row['row'] == target['row']:
             fails = sum(failed(r, target.get('failure') or 'nan') for r in records)
             enough = len(records) >= 5
             word = ('confirmed' if enough and 0 < fails < len(records) else
