@@ -308,11 +308,16 @@ def _dataset(spec, root, train, download):
         _unpack_gz(spec, root / spec.folder)
         if _problems(spec, root / spec.folder)[1]:
             raise _data_error(spec, root, download)  # torchvision would fail deep inside, or not at all
+    # A failed download must leave no empty folders behind (torchvision makes them first).
+    made = [f for f in (root / spec.folder, (root / spec.folder).parent) if not f.exists()]
     try:
         ds = spec.cls(str(root), train=train, download=download)
     except PermissionError as err:
         raise _permission_error(spec, err.filename or root / spec.folder) from None
     except Exception as err:  # download or read failure: explain instead of a deep stack trace
+        for folder in made:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         bad = _unpickle_problems(spec, root / spec.folder) if spec.cls is _CIFAR10 else None
         raise _data_error(spec, root, download, err, bad) from None
     targets = torch.as_tensor(ds.targets)

@@ -370,3 +370,17 @@ def test_real_fashion_mnist_leaves_no_file_open():
     assert warned == []  # there were eight: each split's check read the headers without closing them
     if os.path.isdir('/proc/self/fd'):
         assert _open_files_under(REAL) == []
+
+
+def test_a_failed_download_leaves_no_empty_folders(tmp_path, monkeypatch):
+    import torchvision
+
+    def no_network(*args, **kwargs):
+        raise OSError('no network')
+
+    monkeypatch.setattr(torchvision.datasets.utils, 'download_and_extract_archive', no_network)
+    monkeypatch.setattr(torchvision.datasets.mnist, 'download_and_extract_archive', no_network)
+    from my_utils.datasets import load_data_kmnist
+    with pytest.raises(DataError):
+        load_data_kmnist(32, root=tmp_path)
+    assert list(tmp_path.iterdir()) == []

@@ -36,7 +36,7 @@ def check(cmd):
                                            stored_only=False, runs=tmp)
             print(f'(b) retraining {name} {row_id!r} seed {seed} ...', flush=True)
             error = execute_notebook(cmd.repo / 'notebooks' / f'{name}.ipynb',
-                                     Path(tmp) / 'copy.ipynb', settings)
+                                     Path(tmp) / 'copy.ipynb', settings, echo=False)
             again = RunStore(Path(tmp) / name).get(row_id, seed)
         same = (error is None and again is not None and again['status'] == stored['status']
                 and again['epochs'] == stored['epochs']

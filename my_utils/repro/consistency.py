@@ -5,16 +5,20 @@ from pathlib import Path
 
 import nbformat
 
+from .lab import TABLE_HEADER as HEADER
 from .report import README_END, README_START, results_table, write_report
 
 
 def table_verdicts(markdown):
-    """{row: verdict} from the lines of a reported-beside-ours table (6 columns, verdict 5th)."""
-    found = {}
+    """{row: verdict} from the reported-beside-ours tables in a text (the verdict is column 5)."""
+    found, inside = {}, False
     for line in markdown.splitlines():
-        cells = [c.strip() for c in line.strip().strip('|').split(' | ')]
-        if line.startswith('| ') and len(cells) == 6 and cells[0] not in ('row', '---'):
-            found[cells[0]] = cells[4]
+        if line.strip() == HEADER:
+            inside = True
+        elif not line.startswith('|'):
+            inside = False
+        elif inside and not line.startswith('| ---'):
+            found[line.strip().strip('|').split(' | ')[0].strip()] = line.split(' | ')[4].strip()
     return found
 
 

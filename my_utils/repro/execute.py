@@ -10,7 +10,7 @@ import nbformat
 from .store import RunStore
 
 
-def execute_notebook(notebook, copy_path, settings):
+def execute_notebook(notebook, copy_path, settings, echo=True):
     """Run `notebook` top to bottom in a fresh kernel and write its executed copy; returns the
     error that stopped it, or None. Every output is cleared first, so a cell after a failure
     shows nothing rather than an older run's output."""
@@ -26,7 +26,7 @@ def execute_notebook(notebook, copy_path, settings):
     os.environ.update(env)
     error = None
     try:
-        _client(nb, notebook.parent).execute()
+        _client(nb, notebook.parent, echo).execute()
     except CellExecutionError as err:
         error = f'{err.ename}: {err.evalue}'
     finally:
@@ -49,7 +49,7 @@ def _rebuilt_note(name, settings):
             f'(trained {span}), their printed lines and curves drawn from their stored histories.')
 
 
-def _client(nb, workdir):
+def _client(nb, workdir, echo=True):
     """nbclient's NotebookClient that echoes each cell's first line and printed text."""
     from nbclient import NotebookClient
 
@@ -58,7 +58,7 @@ def _client(nb, workdir):
 
     class EchoingClient(NotebookClient):
         def output(self, outs, msg, display_id, cell_index):
-            if msg['msg_type'] == 'stream':
+            if echo and msg['msg_type'] == 'stream':
                 sys.stdout.write(msg['content']['text'])
                 sys.stdout.flush()
             return super().output(outs, msg, display_id, cell_index)
@@ -66,7 +66,7 @@ def _client(nb, workdir):
         def process_message(self, msg, cell, cell_index):
             # train_ch6's progress is a display updated in place: echo it, rewritten in a
             # terminal, every 30 s at most into a log file.
-            if msg['msg_type'] == 'update_display_data':
+            if echo and msg['msg_type'] == 'update_display_data':
                 text = msg['content'].get('data', {}).get('text/plain', '')
                 if text.startswith('epoch ') and 'batch' in text:
                     if tty:
@@ -81,7 +81,7 @@ def _client(nb, workdir):
     start = time.time()
 
     def announce(cell, cell_index, **_):
-        if cell.cell_type == 'code':
+        if echo and cell.cell_type == 'code':
             first = next((ln for ln in cell.source.splitlines() if ln.strip() and not ln.startswith('#')), '')
             print(f'[{code.index(cell_index) + 1}/{len(code)} {time.time() - start:6.0f} s] {first[:70]}',
                   flush=True)

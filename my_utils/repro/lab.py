@@ -40,6 +40,9 @@ def row(row_id, setup, reported=None, *, failure=None, metric='test_acc', seeds=
             'test': test, 'note': note, 'reported_train': reported_train, 'options': options}
 
 
+TABLE_HEADER = '| row | set-up | reported | ours: mean ± std (min..max, n) | verdict | explanation |'
+
+
 class Markdown(str):
     """Rendered as Markdown in a notebook, printed as it is in a terminal."""
 
@@ -216,8 +219,7 @@ class Lab:
 
 def table_markdown(source, rows=None):
     """A Markdown table of rows; `source` has .rows, .records(row), .verdict(row), .explanation(row)."""
-    lines = ['| row | set-up | reported | ours: mean ± std (min..max, n) | verdict | explanation |',
-             '| --- | --- | --- | --- | --- | --- |']
+    lines = [TABLE_HEADER, '| --- | --- | --- | --- | --- | --- |']
     for row_id in rows or list(source.rows):
         spec = source.rows[row_id]
         records = source.records(row_id)

@@ -60,8 +60,8 @@ def write_report(name, reports, command):
              f'fingerprint, commit, hardware and versions of each. '
              + (f'The executed copy `{copy.name}` shows the notebook run from these stored runs.'
                 if copy.exists() else 'There is no executed copy yet.'), '']
-    if error and _missing_data(error):  # stopped at the data step: say so first, in the README's words
-        missing = _missing_data(error)
+    if error and _missing_data(error, name):  # stopped at the data step: say so first, in the README's words
+        missing = _missing_data(error, name)
         lines += [f'**{missing[0].upper()}{missing[1:]}.**', '']
     if error:
         lines += ['**The last execution of the notebook stopped with an error**, so rows without '
@@ -122,24 +122,24 @@ def results_table(reports, notebook_names):
         lab = Lab.from_store(name, runs_folder(reports, name))
         error = last_error(reports, name)
         if 'base' not in lab.rows:
-            why = _missing_data(error) or 'no rows stored yet'
+            why = _missing_data(error, name) or 'no rows stored yet'
             lines.append(f'| {name} | - | - | {why} | - | [{name}.md](reports/{name}.md) |')
             continue
         row = table_markdown(lab, ['base']).splitlines()[-1].split(' | ')
         _, _, reported, ours, verdict_text = row[:5]
         if not lab.records('base'):
-            verdict_text = _missing_data(error) or verdict_text
+            verdict_text = _missing_data(error, name) or verdict_text
         hardware = ', '.join(sorted({r.get('hardware') or r['device'] for r in lab.records('base')})) or '-'
         lines.append(f'| {name} | {reported} | {ours} | {verdict_text} | {hardware} | '
                      f'[{name}.md](reports/{name}.md) |')
     return '\n'.join(lines)
 
 
-def _missing_data(error):
+def _missing_data(error, name=''):
     """'not yet run: no CIFAR-10 here; ...' when the notebook stopped at its data step."""
     if error and error.startswith('DataError: ') and ' could not be loaded' in error:
         data_set = error[len('DataError: '):].split(' could not be loaded')[0]
-        return f'not yet run: no {data_set} here; run where it is'
+        return f'not yet run: no {data_set} here; run `python -m my_utils.repro {name[:2]}` where it is'
     return None
 
 
