@@ -9,15 +9,21 @@ import pytest
 from my_utils.repro import models
 from my_utils.synthetic import write_fake_kmnist
 
-SCRIPT = Path(__file__).resolve().parents[1] / 'benchmarks' / 'train_speed.py'
+BENCHMARKS = Path(__file__).resolve().parents[1] / 'benchmarks'
+SCRIPT = BENCHMARKS / 'train_speed.py'
+
+
+def load_script(name):
+    # The benchmarks are scripts, not a package: import one from its file.
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope='module')
 def train_speed():
-    spec = importlib.util.spec_from_file_location('train_speed', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('train_speed')
 
 
 @pytest.fixture
@@ -81,15 +87,9 @@ def test_channels_last_adds_a_column_and_a_target_line(train_speed, fake_fashion
 
 # ---------------------------------------------------------------- full_size_epoch.py
 
-FULL_SIZE = Path(__file__).resolve().parents[1] / 'benchmarks' / 'full_size_epoch.py'
-
-
 @pytest.fixture(scope='module')
 def full_size_epoch():
-    spec = importlib.util.spec_from_file_location('full_size_epoch', FULL_SIZE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('full_size_epoch')
 
 
 def test_full_size_epoch_trains_the_notebooks_models_at_their_real_sizes(full_size_epoch):
