@@ -10,7 +10,6 @@ from my_utils.repro import models
 from my_utils.synthetic import write_fake_kmnist
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / 'benchmarks'
-SCRIPT = BENCHMARKS / 'train_speed.py'
 
 
 def load_script(name):

@@ -9,6 +9,7 @@ reproduction command runs the notebook), shown from the store when it is there a
 """
 import datetime
 import inspect
+import json
 import os
 import time
 from pathlib import Path
@@ -71,7 +72,6 @@ class Lab:
         lab.settings = settings_module.Settings(quick=False, stored_only=True, runs=str(Path(folder).parent))
         lab.store = RunStore(folder)
         manifest = Path(folder) / 'manifest.json'
-        import json
         rows = json.loads(manifest.read_text())['rows'] if manifest.exists() else []
         lab.rows = {r['row']: r for r in rows}
         return lab
