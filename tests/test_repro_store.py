@@ -141,3 +141,39 @@ def test_a_hypothesis_is_confirmed_refuted_or_open_by_its_rows():
     seeds += [record('f', s, 0.87) for s in range(2, 5)]
     assert outcome(failing, [{'row': 'f', 'test': 'some seeds fail'}], lambda r: seeds)[0] == 'confirmed'
     assert outcome(failing, [{'row': 'f', 'test': 'some seeds fail'}], lambda r: seeds[2:])[0] == 'open'
+
+
+def test_each_claim_of_a_row_is_judged_on_its_own_rows(tmp_path, monkeypatch):
+    lab = full_lab(tmp_path, monkeypatch)
+    lab.rows = {r['row']: r for r in [
+        row('t', 'target', 0.85),
+        row('weak', 'weaker', None, explains='t', claim='too strong'),
+        row('flip', 'no flip', None, explains='t', claim='a part was missing'),
+        row('bn', 'bn rows', None, explains='t', claim='bn over rows')]}
+    for seed in range(3):
+        lab.store.put(record('weak', seed, 0.85))
+        lab.store.put(record('flip', seed, 0.80))
+    lab.store.put(record('bn', 0, 0.80))
+    word, text = lab.explanation('t')
+    assert word == 'confirmed'
+    assert text.startswith('too strong: confirmed (`weak`: mean within 1.5 points on 3 seeds); '
+                           'a part was missing: refuted (`flip`: mean -5.0 points on 3 seeds); '
+                           'bn over rows: open (`bn`: mean -5.0 points on 1 seed (3 needed))')
+    lab.store.path('weak', 0).unlink()
+    assert lab.explanation('t')[0] == 'open'  # refuted and open claims leave the row open
+
+
+def test_rows_short_of_their_seeds_say_why_what_they_cost_and_how_to_resume(tmp_path, monkeypatch):
+    lab = full_lab(tmp_path, monkeypatch)
+    lab.rows = {r['row']: r for r in [row('done', 'x', 0.85), row('one', 'y', 0.85),
+                                      row('none', 'z', None), row('five', 'w', 0.1, seeds=5)]}
+    for seed in range(3):
+        lab.store.put(record('done', seed, wall_s=60.0))
+        lab.store.put(record('five', seed, wall_s=60.0))
+    lab.store.put(record('one', 0, wall_s=1800.0))
+    text = str(lab.short_rows())
+    assert '| done |' not in text
+    assert '| one | 1 | 3 | 30 | 1.0 | `python -m my_utils.repro 01 --rows "one"` |' in text
+    assert '| none | 0 | 3 | - | - |' in text and '| five | 3 | 5 | 1 | 0.0 |' in text
+    assert text.startswith('Why not yet: CPU time. These 7 runs need about 1.0 CPU hours')
+    assert 'more for 1 row(s) never run' in text

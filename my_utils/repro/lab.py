@@ -197,19 +197,36 @@ class Lab:
         return verdict(spec['reported'], self.records(row_id), spec['failure'], spec['metric'])
 
     def explanation(self, row_id):
-        """(outcome, text) of the hypotheses run for a row, or None when it has none."""
+        """(outcome, text) of the hypotheses run for a row, or None when it has none.
+
+        Each claim is judged on its own rows, so one confirmed claim does not lend its word to
+        another: 'claim A: confirmed (...); claim B: open (...)'. The row's outcome is confirmed
+        when some claim is, refuted when every claim is, else open."""
         hypotheses = [s for s in self.rows.values() if row_id in explained_rows(s)]
         if not hypotheses:
             return None
         if self.quick:
             return 'open', 'quick mode: nothing to judge'
-        word, text = outcome(self.rows[row_id], hypotheses, self.records)
-        claims = '; '.join(dict.fromkeys(c for c in (_claim(s, row_id) for s in hypotheses) if c))
-        return word, f'{claims}: {word} ({text})'
+        by_claim = {}
+        for spec in hypotheses:
+            by_claim.setdefault(_claim(spec, row_id) or 'another reading', []).append(spec)
+        words, parts = [], []
+        for claim, specs in by_claim.items():
+            word, text = outcome(self.rows[row_id], specs, self.records)
+            words.append(word)
+            parts.append(f'{claim}: {word} ({text})')
+        word = ('confirmed' if 'confirmed' in words else
+                'refuted' if all(w == 'refuted' for w in words) else 'open')
+        return word, '; '.join(parts)
 
     def table(self, rows=None):
         """The report's numbers beside ours, with the verdict and the explanation of a miss."""
         return Markdown(table_markdown(self, rows))
+
+    def short_rows(self):
+        """The rows short of their seeds: how many are stored, why the rest are not, the CPU time
+        they need at the pace of the stored runs, and the command that resumes them."""
+        return Markdown(short_rows_markdown(self))
 
     def figure(self, rows=None, metric='test_acc'):
         """Every seed's curve of every row (test accuracy per epoch), from the stored histories."""
@@ -235,6 +252,37 @@ def table_markdown(source, rows=None):
         lines.append(f"| {row_id} | {setup} | {reported} | {ours} | {status}: {text} | "
                      f"{explained[1] if explained else spec.get('note') or '-'} |")
     return '\n'.join(lines)
+
+
+def short_rows_markdown(lab):
+    """Markdown for Lab.short_rows (also a section of the report)."""
+    if lab.quick:
+        return 'Quick mode: one seed a row by design; the reproduction command counts the full runs.'
+    short = [(row_id, spec, lab.records(row_id)) for row_id, spec in lab.rows.items()
+             if len(lab.records(row_id)) < max(spec.get('seeds') or 0, 3)]
+    if not short:
+        return 'Every row has its seeds.'
+    lines = ['| row | seeds stored | needed | minutes a run (stored runs) | CPU hours left | command |',
+             '| --- | --- | --- | --- | --- | --- |']
+    total, unknown = 0.0, []
+    for row_id, spec, records in short:
+        needed = max(spec.get('seeds') or 0, 3)
+        minutes = [r['wall_s'] / 60 for r in records]
+        pace = sum(minutes) / len(minutes) if minutes else None
+        if pace is None:
+            unknown.append(row_id)
+        else:
+            total += pace * (needed - len(records)) / 60
+        left = '-' if pace is None else f'{pace * (needed - len(records)) / 60:.1f}'
+        lines.append(f"| {row_id} | {len(records)} | {needed} | {'-' if pace is None else f'{pace:.0f}'} | "
+                     f"{left} | `python -m my_utils.repro {lab.name[:2]} --rows \"{row_id}\"` |")
+    why = (f'Why not yet: CPU time. These {sum(max(s.get("seeds") or 0, 3) - len(r) for _, s, r in short)} '
+           f'runs need about {total:.1f} CPU hours (one core a run, at the pace of the stored runs'
+           + (f'; more for {len(unknown)} row(s) never run)' if unknown else ')')
+           + '. The runs so far were made on a 2-core CPU without a GPU, in sessions of at most 3 hours, '
+           'which ran first the rows and hypotheses that decide a verdict or an explanation. Each '
+           'command resumes a row, training only the seeds it lacks.')
+    return why + '\n\n' + '\n'.join(lines)
 
 
 def _claim(spec, row_id):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from .lab import Lab, table_markdown
+from .lab import Lab, short_rows_markdown, table_markdown
 from .store import write_json
 
 README_START = '<!-- results: written by python -m my_utils.repro; do not edit by hand -->'
@@ -76,19 +76,8 @@ def write_report(name, reports, command):
                   'what was measured and gives no verdict ("open"). A hypothesis row trains another '
                   'reading of the report; it confirms an explanation when it reproduces the row it '
                   'explains.', '']
-    short = [(row_id, len(lab.records(row_id)), spec) for row_id, spec in lab.rows.items()
-             if len(lab.records(row_id)) < max(spec.get('seeds') or 0, 3)]
-    if short:
-        lines += ['## Rows short of their seeds', '',
-                  'Not run on enough seeds yet (the session that ran them ended first); each command '
-                  'resumes, training only what is missing:', '',
-                  '| row | seeds stored | needed | minutes a run (stored runs) | command |', '| --- | --- | --- | --- | --- |']
-        for row_id, n, spec in short:
-            walls = [r['wall_s'] / 60 for r in lab.records(row_id)]
-            pace = f'{sum(walls) / len(walls):.0f}' if walls else '-'
-            lines.append(f"| {row_id} | {n} | {max(spec.get('seeds') or 0, 3)} | {pace} | "
-                         f"`python -m my_utils.repro {name[:2]} --rows \"{row_id}\"` |")
-        lines.append('')
+    if lab.rows and not short_rows_markdown(lab).startswith('Every row'):
+        lines += ['## Rows short of their seeds', '', short_rows_markdown(lab), '']
     figure = _plot_base(lab.records('base'), reports / f'{name}_base.png')
     if figure:
         lines += ['## Base run: training curves', '', f'![base run, every seed]({figure.name})', '']
