@@ -70,9 +70,15 @@ def verdict(reported, records, failure=None, metric='test_acc'):
             status = 'reproduced' if n >= MIN_SEEDS else 'open'
             return status, f'fails as reported on {len(fails)}/{n} seeds: {how_failed(fails)}{_missing(n)}'
         status = 'not reproduced' if n >= MIN_SEEDS else 'open'
-        trained = [v for r, v in zip(records, values) if not failed(r, failure)]
-        return status, (f'{len(trained)}/{n} seeds trained (mean {statistics.fmean(trained):.4f}) where '
-                        f'the report failed{_missing(n)}')
+        # Count each way a seed ended, so that a seed stuck at chance is not called trained.
+        trained = [r for r in records if not failed(r)]
+        stuck = [r for r in records if failed(r) and not diverged(r)]
+        nan = [r for r in records if diverged(r)]
+        accs = [v for v in (metric_value(r, metric) for r in trained) if v is not None]
+        parts = ([f'{len(trained)}/{n} seeds trained (mean {statistics.fmean(accs):.4f})'] if accs else [])
+        parts += [f'{len(stuck)}/{n} stayed at chance without diverging'] if stuck else []
+        parts += [f'{len(nan)}/{n} {how_failed(nan)}'] if nan else []
+        return status, f'{", ".join(parts)} where the report failed{_missing(n)}'
     if all(failed(r) for r in records):
         status = 'not reproduced' if n >= MIN_SEEDS else 'open'
         return status, f'{how_failed(records)} on {_seeds(n)}, where the report trained{_missing(n)}'
