@@ -129,6 +129,9 @@ def test_verdicts_follow_the_rule_and_say_when_seeds_are_missing():
     assert 'diverged (loss nan) in epoch 3' in verdict(0.86, nan)[1]
     stuck = record('r', 1, 0.1, train_loss=2.33)
     mixed = [runs[0], stuck, nan[2]]
+    assert verdict(0.86, [nan[0], stuck, nan[2]]) == (
+        'not reproduced', '2/3 diverged (loss nan in epoch 3, 3) and 1/3 stayed at chance without diverging '
+        'on 3 seeds, where the report trained')
     assert verdict(0.1, mixed, failure='nan') == (
         'not reproduced', '1/3 seeds trained (mean 0.8600), 1/3 stayed at chance without diverging, '
         '1/3 diverged (loss nan) in epoch 3 where the report failed')
@@ -146,6 +149,24 @@ def test_a_hypothesis_is_confirmed_refuted_or_open_by_its_rows():
     seeds += [record('f', s, 0.87) for s in range(2, 5)]
     assert outcome(failing, [{'row': 'f', 'test': 'some seeds fail'}], lambda r: seeds)[0] == 'confirmed'
     assert outcome(failing, [{'row': 'f', 'test': 'some seeds fail'}], lambda r: seeds[2:])[0] == 'open'
+
+
+def test_a_reported_number_inside_the_last_epochs_swing_is_one_noisy_last_epoch():
+    def swinging(seed, low, high):   # 30 epochs: rising, then alternating between low and high
+        accs = [0.5 + 0.01 * e for e in range(10)] + [low, high] * 10
+        return record('t', seed, accs[-1], history={'test_acc': accs})
+    runs = [swinging(s, 0.84 + 0.001 * s, 0.88) for s in range(3)]
+    self_test = [{'row': 't', 'test': 'last epochs'}]
+    inside = {'row': 't', 'reported': 0.845, 'failure': None}
+    word, text = outcome(inside, self_test, lambda r: runs)
+    assert word == 'confirmed'
+    assert text == '`t`: 0.8450 lies inside the 0.8400..0.8800 of its 3 seeds over their last 20 epochs'
+    assert outcome(dict(inside, reported=0.83), self_test, lambda r: runs)[0] == 'refuted'
+    # The rising epochs before the last 20 do not count, nor does a run that diverged.
+    assert outcome(dict(inside, reported=0.55), self_test, lambda r: runs)[0] == 'refuted'
+    nan = record('t', 3, 0.1, status='diverged', train_loss=float('nan'), history={'test_acc': [0.1] * 30})
+    assert outcome(dict(inside, reported=0.2), self_test, lambda r: runs + [nan])[0] == 'refuted'
+    assert outcome(inside, self_test, lambda r: runs[:2])[0] == 'open'
 
 
 def test_each_claim_of_a_row_is_judged_on_its_own_rows(tmp_path, monkeypatch):
@@ -166,6 +187,22 @@ def test_each_claim_of_a_row_is_judged_on_its_own_rows(tmp_path, monkeypatch):
                            'bn over rows: open (`bn`: mean -5.0 points on 1 seed (3 needed))')
     lab.store.path('weak', 0).unlink()
     assert lab.explanation('t')[0] == 'open'  # refuted and open claims leave the row open
+
+
+def test_one_hypothesis_row_can_test_two_claims_each_its_own_way(tmp_path, monkeypatch):
+    lab = full_lab(tmp_path, monkeypatch)
+    both = ['plain', 'plain, one noisy epoch']
+    lab.rows = {r['row']: r for r in [
+        row('t', 'target', 0.84), row('u', 'other target', 0.88),
+        row('p', 'plain', None, explains=['t', 'u'], claim={'t': both, 'u': 'plain'},
+            test={'plain, one noisy epoch': 'last epochs'})]}
+    for seed in range(3):  # final 0.87, but 0.83 to 0.88 over the last 20 epochs
+        lab.store.put(record('p', seed, 0.87, history={'test_acc': [0.83, 0.88] * 10 + [0.87]}))
+    word, text = lab.explanation('t')
+    assert (word, text) == ('confirmed', 'plain: refuted (`p`: mean +3.0 points on 3 seeds); '
+                            'plain, one noisy epoch: confirmed (`p`: 0.8400 lies inside the '
+                            '0.8300..0.8800 of its 3 seeds over their last 20 epochs)')
+    assert lab.explanation('u') == ('confirmed', 'plain: confirmed (`p`: mean within 1.5 points on 3 seeds)')
 
 
 def test_rows_short_of_their_seeds_say_why_what_they_cost_and_how_to_resume(tmp_path, monkeypatch):

@@ -34,8 +34,11 @@ def row(row_id, setup, reported=None, *, failure=None, metric='test_acc', seeds=
     failure: 'nan' or 'chance' when the report's run failed. seeds: more seeds than the
     default (for a failure that may depend on the seed). explains/claim: a hypothesis row,
     run to explain why the row(s) `explains` (an id or a list) do not reproduce, with the
-    claim it tests (one text, or a dict of texts by row); test='some seeds fail' for a failure that depends on the seed. options:
-    the keyword arguments of the notebook's train function for this row."""
+    claims it tests (a text or a list of texts, or a dict of them by row). test: how a claim
+    is judged when not by the verdict rule (one kind, or a dict by claim): 'some seeds fail' (a
+    row's own failure depends on the seed) or 'last epochs' (the report's number is one noisy
+    last epoch of a run like this row's). options: the keyword arguments of the notebook's train
+    function for this row."""
     return {'row': row_id, 'setup': setup, 'reported': reported, 'failure': failure,
             'metric': metric, 'seeds': seeds, 'explains': explains, 'claim': claim,
             'test': test, 'note': note, 'reported_train': reported_train, 'options': options}
@@ -209,7 +212,8 @@ class Lab:
             return 'open', 'quick mode: nothing to judge'
         by_claim = {}
         for spec in hypotheses:
-            by_claim.setdefault(_claim(spec, row_id) or 'another reading', []).append(spec)
+            for claim in _claims(spec, row_id):
+                by_claim.setdefault(claim, []).append(dict(spec, test=_test(spec, claim)))
         words, parts = [], []
         for claim, specs in by_claim.items():
             word, text = outcome(self.rows[row_id], specs, self.records)
@@ -285,10 +289,18 @@ def short_rows_markdown(lab):
     return why + '\n\n' + '\n'.join(lines)
 
 
-def _claim(spec, row_id):
-    """A hypothesis row's claim about `row_id` (`claim` is one text, or a dict by row)."""
+def _claims(spec, row_id):
+    """A hypothesis row's claims about `row_id`: `claim` is one text, a list, or a dict of
+    either by row."""
     claim = spec.get('claim')
-    return claim.get(row_id) if isinstance(claim, dict) else claim
+    claim = claim.get(row_id) if isinstance(claim, dict) else claim
+    return (claim if isinstance(claim, list) else [claim]) if claim else ['another reading']
+
+
+def _test(spec, claim):
+    """How a claim is judged: `test` is one kind for all the row's claims, or a dict by claim."""
+    test = spec.get('test')
+    return test.get(claim) if isinstance(test, dict) else test
 
 
 def explained_rows(spec):

@@ -11,6 +11,9 @@ import statistics
 TOLERANCE = 0.015   # 1.5 points
 CHANCE = 0.11       # no better than guessing among 10 classes
 MIN_SEEDS = 3
+# A fifth of a 100-epoch run: the stretch where 02's test accuracy has stopped rising and only
+# swings from epoch to epoch, so a single run's last number could have been any of these.
+LAST_EPOCHS = 20
 
 
 def metric_value(record, metric='test_acc'):
@@ -48,11 +51,17 @@ def _missing(n):
 
 
 def how_failed(records):
-    """'diverged (loss nan) in epoch 1, 1, 36' or 'stayed at chance without diverging'."""
+    """'diverged (loss nan) in epoch 1, 1, 36', 'stayed at chance without diverging', or both
+    with their counts when the failed runs ended both ways."""
     nan = [r for r in records if diverged(r)]
-    if nan:
-        return f'diverged (loss nan) in epoch {", ".join(str(r.get("epochs")) for r in nan)}'
-    return 'stayed at chance without diverging'
+    stuck = len(records) - len(nan)
+    epochs = ", ".join(str(r.get("epochs")) for r in nan)
+    if not stuck:
+        return f'diverged (loss nan) in epoch {epochs}'
+    if not nan:
+        return 'stayed at chance without diverging'
+    n = len(records)
+    return f'{len(nan)}/{n} diverged (loss nan in epoch {epochs}) and {stuck}/{n} stayed at chance without diverging'
 
 
 def verdict(reported, records, failure=None, metric='test_acc'):
@@ -103,6 +112,14 @@ def summarize(values):
     return f'{mean:.4f} ± {std:.4f} ({min(values):.4f}..{max(values):.4f}, n={len(values)})'
 
 
+def last_epochs_band(records, epochs=LAST_EPOCHS):
+    """(low, high) of the test accuracy the runs that trained visit in their last `epochs`
+    epochs; None when no run trained."""
+    accs = [a for r in records if not failed(r)
+            for a in ((r.get('history') or {}).get('test_acc') or [])[-epochs:]]
+    return (min(accs), max(accs)) if accs else None
+
+
 def outcome(target, hypothesis_rows, records_of):
     """Whether a hypothesis explains a row that does not reproduce: (word, text).
 
@@ -110,7 +127,10 @@ def outcome(target, hypothesis_rows, records_of):
     rule against the target row's reported number: 'confirmed' when one of them reproduces it,
     'refuted' when every one is run on 3 seeds and none does, else 'open'.
     kind 'some seeds fail' (a failure that depends on the seed): confirmed when some but not all
-    of at least 5 seeds fail, refuted when none or all of them do."""
+    of at least 5 seeds fail, refuted when none or all of them do.
+    kind 'last epochs' (the report's number is one noisy last epoch of one run like the
+    hypothesis row's): confirmed when it lies inside the band the row's test accuracy visits
+    over the last LAST_EPOCHS epochs of at least 3 seeds; refuted when it lies outside."""
     parts, words = [], []
     for row in hypothesis_rows:
         records = records_of(row['row'])
@@ -120,6 +140,14 @@ def outcome(target, hypothesis_rows, records_of):
             word = ('confirmed' if enough and 0 < fails < len(records) else
                     'refuted' if enough else 'open')
             parts.append(f'`{row["row"]}`: {fails}/{len(records)} seeds fail')
+        elif row.get('test') == 'last epochs':
+            band, enough = last_epochs_band(records), len(records) >= MIN_SEEDS
+            inside = band is not None and band[0] <= target['reported'] <= band[1]
+            word = 'confirmed' if enough and inside else 'refuted' if enough else 'open'
+            visits = f'the {band[0]:.4f}..{band[1]:.4f}' if band else 'no band: none'
+            parts.append(f'`{row["row"]}`: {target["reported"]:.4f} lies {"inside" if inside else "outside"} '
+                         f'{visits} of its {_seeds(len(records))} over their last {LAST_EPOCHS} epochs'
+                         f'{_missing(len(records))}')
         else:
             status, text = verdict(target['reported'], records, target.get('failure'),
                                    target.get('metric', 'test_acc'))
