@@ -125,7 +125,7 @@ def test_verdicts_follow_the_rule_and_say_when_seeds_are_missing():
     nan = [record('r', s, 0.1, train_loss=float('nan'), status='diverged') for s in range(3)]
     assert verdict(0.1, nan, failure='nan')[0] == 'reproduced'
     assert verdict(0.1, nan[:2], failure='nan')[0] == 'open'
-    assert verdict(0.1, runs, failure='nan') == ('not reproduced', '3/3 seeds trained (mean 0.8600) where the report failed')
+    assert verdict(0.1, runs, failure='nan') == ('not reproduced', '3/3 seeds trained (mean 0.8600), where the report failed')
     assert 'diverged (loss nan) in epoch 3' in verdict(0.86, nan)[1]
     stuck = record('r', 1, 0.1, train_loss=2.33)
     mixed = [runs[0], stuck, nan[2]]
@@ -134,7 +134,7 @@ def test_verdicts_follow_the_rule_and_say_when_seeds_are_missing():
         'on 3 seeds, where the report trained')
     assert verdict(0.1, mixed, failure='nan') == (
         'not reproduced', '1/3 seeds trained (mean 0.8600), 1/3 stayed at chance without diverging, '
-        '1/3 diverged (loss nan) in epoch 3 where the report failed')
+        '1/3 diverged (loss nan) in epoch 3, where the report failed')
 
 
 def test_a_hypothesis_is_confirmed_refuted_or_open_by_its_rows():

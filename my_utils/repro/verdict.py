@@ -87,7 +87,7 @@ def verdict(reported, records, failure=None, metric='test_acc'):
         parts = ([f'{len(trained)}/{n} seeds trained (mean {statistics.fmean(accs):.4f})'] if accs else [])
         parts += [f'{len(stuck)}/{n} stayed at chance without diverging'] if stuck else []
         parts += [f'{len(nan)}/{n} {how_failed(nan)}'] if nan else []
-        return status, f'{", ".join(parts)} where the report failed{_missing(n)}'
+        return status, f'{", ".join(parts)}, where the report failed{_missing(n)}'
     if all(failed(r) for r in records):
         status = 'not reproduced' if n >= MIN_SEEDS else 'open'
         return status, f'{how_failed(records)} on {_seeds(n)}, where the report trained{_missing(n)}'
