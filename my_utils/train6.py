@@ -322,6 +322,16 @@ def _train_epoch(run, train_iter, epoch, progress, animator):
     return train_loss, train_acc, totals, time.perf_counter() - start - drawing
 
 
+def _copy_weights(net):
+    # On the CPU, so that the copy costs no accelerator memory.
+    return {k: v.detach().to('cpu', copy=True) for k, v in net.state_dict().items()}
+
+
+def _restore_weights(net, saved):
+    if saved is not None:
+        net.load_state_dict(saved)
+
+
 def _epoch_line(epoch, num_epochs, history):
     f = history.final()
     return (f'epoch {epoch}/{num_epochs}: loss {f["train_loss"]:.3f}, train acc '
@@ -357,14 +367,23 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimi
     A non-finite loss stops training after that epoch (status 'diverged'; with
     on_diverge='raise' a TrainingDiverged is raised instead). Ctrl-C prints one line and raises
     KeyboardInterrupt again, so a loop over runs stops; like any other error raised while
-    training it carries the finished epochs as `err.history`. The net is left in eval mode.
+    training it carries the finished epochs as `err.history`. An error in the arguments or in the
+    first batch (dtypes, output shape, labels) is raised before any step, with the net's weights
+    as they were before the call. The net is left in eval mode.
     """
     device = _check_args(net, train_iter, test_iter, num_epochs, lr, device, optimizer,
                          scheduler, on_diverge, on_epoch)
     say = print if verbose else (lambda *args, **kwargs: None)
-    init_weights(net, init)
+    # The first batch is checked (dtypes, shapes, labels) inside the first step, after the init:
+    # a copy of the weights lets a call stopped there leave the net as it found it.
+    saved = _copy_weights(net) if init is not None else None
+    try:
+        init_weights(net, init)
+        run = _Run(net, device, lr, optimizer, loss, scheduler, amp, compile, channels_last, say)
+    except Exception:
+        _restore_weights(net, saved)
+        raise
     say(f'training on {device}')
-    run = _Run(net, device, lr, optimizer, loss, scheduler, amp, compile, channels_last, say)
     animator = None
     if animate:
         animator = Animator(xlabel='epoch', xlim=[0, num_epochs],
@@ -405,6 +424,8 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimi
         attach_history(err, history)
         raise  # so that a loop over runs stops too
     except Exception as err:
+        if run.first_batch:  # no step was taken: the weights are the caller's again
+            _restore_weights(net, saved)
         history.status, history.message = 'failed', f'{type(err).__name__} in epoch {epoch}'
         attach_history(err, history)
         raise

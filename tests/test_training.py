@@ -828,6 +828,19 @@ def test_labels_beyond_the_model_outputs():
         train_ch6(net, train, test, 1, 0.1, **quiet())
 
 
+@pytest.mark.parametrize('init', ['xavier', 'normal'])
+def test_a_call_stopped_by_the_first_batch_leaves_the_weights_as_they_were(init):
+    train = labelled_batches(bad_at=1, bad_label=9)
+    _, test = loaders()
+    net = mlp()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(ValueError, match='batch 1: the labels go up to 9'):
+        train_ch6(net, train, test, 1, 0.1, init=init, **quiet())
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    train_ch6(net, labelled_batches(bad_at=2, bad_label=0), test, 1, 0.1, init=init, **quiet())
+    assert not all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
 def test_float_labels_and_uint8_inputs():
     X, y = make_data(128)
     test = DataLoader(TensorDataset(X, y), 64)
