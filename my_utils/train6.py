@@ -377,13 +377,13 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimi
     # The first batch is checked (dtypes, shapes, labels) inside the first step, after the init:
     # a copy of the weights lets a call stopped there leave the net as it found it.
     saved = _copy_weights(net) if init is not None else None
+    say(f'training on {device}')
     try:
         init_weights(net, init)
         run = _Run(net, device, lr, optimizer, loss, scheduler, amp, compile, channels_last, say)
     except Exception:
         _restore_weights(net, saved)
         raise
-    say(f'training on {device}')
     animator = None
     if animate:
         animator = Animator(xlabel='epoch', xlim=[0, num_epochs],
