@@ -130,8 +130,10 @@ def test_verdicts_follow_the_rule_and_say_when_seeds_are_missing():
     stuck = record('r', 1, 0.1, train_loss=2.33)
     mixed = [runs[0], stuck, nan[2]]
     assert verdict(0.86, [nan[0], stuck, nan[2]]) == (
-        'not reproduced', '2/3 diverged (loss nan in epoch 3, 3) and 1/3 stayed at chance without diverging '
-        'on 3 seeds, where the report trained')
+        'not reproduced', '1/3 stayed at chance without diverging, 2/3 diverged (loss nan) in epoch 3, 3, '
+        'where the report trained')
+    assert verdict(0.86, [stuck] * 3) == (
+        'not reproduced', 'stayed at chance without diverging on 3 seeds, where the report trained')
     assert verdict(0.1, mixed, failure='nan') == (
         'not reproduced', '1/3 seeds trained (mean 0.8600), 1/3 stayed at chance without diverging, '
         '1/3 diverged (loss nan) in epoch 3, where the report failed')
@@ -167,6 +169,9 @@ def test_a_reported_number_inside_the_last_epochs_swing_is_one_noisy_last_epoch(
     nan = record('t', 3, 0.1, status='diverged', train_loss=float('nan'), history={'test_acc': [0.1] * 30})
     assert outcome(dict(inside, reported=0.2), self_test, lambda r: runs + [nan])[0] == 'refuted'
     assert outcome(inside, self_test, lambda r: runs[:2])[0] == 'open'
+    # A reading whose runs all failed has no band: the text says so, and the claim is refuted.
+    word, text = outcome(inside, self_test, lambda r: [nan] * 3)
+    assert (word, text) == ('refuted', '`t`: no run of its 3 seeds trained, so it has no last epochs to compare with')
 
 
 def test_each_claim_of_a_row_is_judged_on_its_own_rows(tmp_path, monkeypatch):

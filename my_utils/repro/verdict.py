@@ -50,18 +50,32 @@ def _missing(n):
     return '' if n >= MIN_SEEDS else f' ({MIN_SEEDS} needed)'
 
 
-def how_failed(records):
-    """'diverged (loss nan) in epoch 1, 1, 36', 'stayed at chance without diverging', or both
-    with their counts when the failed runs ended both ways."""
+def endings(records, metric='test_acc'):
+    """How the seeds ended, as (count, words) for each way some seed ended: trained (with the
+    mean), stayed at chance, diverged (with the epochs). Every line that counts seeds is built
+    from this one helper, so that they all read alike."""
+    trained = [r for r in records if not failed(r)]
+    stuck = [r for r in records if failed(r) and not diverged(r)]
     nan = [r for r in records if diverged(r)]
-    stuck = len(records) - len(nan)
-    epochs = ", ".join(str(r.get("epochs")) for r in nan)
-    if not stuck:
-        return f'diverged (loss nan) in epoch {epochs}'
-    if not nan:
-        return 'stayed at chance without diverging'
-    n = len(records)
-    return f'{len(nan)}/{n} diverged (loss nan in epoch {epochs}) and {stuck}/{n} stayed at chance without diverging'
+    accs = [v for v in (metric_value(r, metric) for r in trained) if v is not None]
+    ways = [(len(trained), f'seeds trained (mean {statistics.fmean(accs):.4f})')] if accs else []
+    ways += [(len(stuck), 'stayed at chance without diverging')] if stuck else []
+    if nan:
+        ways.append((len(nan), f'diverged (loss nan) in epoch {", ".join(str(r.get("epochs")) for r in nan)}'))
+    return ways
+
+
+def counted(records, metric='test_acc'):
+    """'1/3 seeds trained (mean 0.8600), 1/3 stayed at chance without diverging, 1/3 diverged
+    (loss nan) in epoch 3'."""
+    return ', '.join(f'{k}/{len(records)} {words}' for k, words in endings(records, metric))
+
+
+def how_failed(records):
+    """How runs that all failed ended: 'diverged (loss nan) in epoch 1, 1, 36', 'stayed at chance
+    without diverging', or each way counted when they ended in both."""
+    ways = endings(records)
+    return ways[0][1] if len(ways) == 1 else counted(records)
 
 
 def verdict(reported, records, failure=None, metric='test_acc'):
@@ -80,17 +94,12 @@ def verdict(reported, records, failure=None, metric='test_acc'):
             return status, f'fails as reported on {len(fails)}/{n} seeds: {how_failed(fails)}{_missing(n)}'
         status = 'not reproduced' if n >= MIN_SEEDS else 'open'
         # Count each way a seed ended, so that a seed stuck at chance is not called trained.
-        trained = [r for r in records if not failed(r)]
-        stuck = [r for r in records if failed(r) and not diverged(r)]
-        nan = [r for r in records if diverged(r)]
-        accs = [v for v in (metric_value(r, metric) for r in trained) if v is not None]
-        parts = ([f'{len(trained)}/{n} seeds trained (mean {statistics.fmean(accs):.4f})'] if accs else [])
-        parts += [f'{len(stuck)}/{n} stayed at chance without diverging'] if stuck else []
-        parts += [f'{len(nan)}/{n} {how_failed(nan)}'] if nan else []
-        return status, f'{", ".join(parts)}, where the report failed{_missing(n)}'
+        return status, f'{counted(records, metric)}, where the report failed{_missing(n)}'
     if all(failed(r) for r in records):
         status = 'not reproduced' if n >= MIN_SEEDS else 'open'
-        return status, f'{how_failed(records)} on {_seeds(n)}, where the report trained{_missing(n)}'
+        # One way: 'stayed at chance ... on 3 seeds'; both ways: the counts say how many seeds.
+        what = how_failed(records) + (f' on {_seeds(n)}' if len(endings(records)) == 1 else '')
+        return status, f'{what}, where the report trained{_missing(n)}'
     mean = statistics.fmean(values)
     if abs(mean - reported) <= TOLERANCE:
         text = f'mean within {TOLERANCE * 100:.1f} points on {_seeds(n)}'
@@ -144,10 +153,13 @@ def outcome(target, hypothesis_rows, records_of):
             band, enough = last_epochs_band(records), len(records) >= MIN_SEEDS
             inside = band is not None and band[0] <= target['reported'] <= band[1]
             word = 'confirmed' if enough and inside else 'refuted' if enough else 'open'
-            visits = f'the {band[0]:.4f}..{band[1]:.4f}' if band else 'no band: none'
-            parts.append(f'`{row["row"]}`: {target["reported"]:.4f} lies {"inside" if inside else "outside"} '
-                         f'{visits} of its {_seeds(len(records))} over their last {LAST_EPOCHS} epochs'
-                         f'{_missing(len(records))}')
+            if band is None:
+                parts.append(f'`{row["row"]}`: no run of its {_seeds(len(records))} trained, so it has no '
+                             f'last epochs to compare with{_missing(len(records))}')
+            else:
+                parts.append(f'`{row["row"]}`: {target["reported"]:.4f} lies {"inside" if inside else "outside"} '
+                             f'the {band[0]:.4f}..{band[1]:.4f} of its {_seeds(len(records))} over their last '
+                             f'{LAST_EPOCHS} epochs{_missing(len(records))}')
         else:
             status, text = verdict(target['reported'], records, target.get('failure'),
                                    target.get('metric', 'test_acc'))
