@@ -91,6 +91,26 @@ def test_a_run_made_with_another_set_up_is_stale_kept_aside_and_trained_again(tm
     assert len(kept) == 1 and json.loads(kept[0].read_text())['date'] == old['date']
 
 
+def test_a_keyword_added_to_train_at_its_default_keeps_the_stored_runs_current(tmp_path, monkeypatch):
+    lab = full_lab(tmp_path, monkeypatch, seeds=1)
+    lab.run_rows(ROWS, tiny_train, {'model': 'linear'})
+    stored = {r['row']: r['date'] for r in lab.store.records()}
+
+    def grown_train(lr=0.5, epochs=2, warm_start=False):  # a later notebook's train
+        return tiny_train(lr, epochs)
+    grown = ROWS + [row('warm', 'warm start', None, warm_start=True)]
+    lab = full_lab(tmp_path, monkeypatch, seeds=1, stored_only=True)
+    lab.run_rows(grown, grown_train, {'model': 'linear'})
+    assert [len(lab.records(r)) for r in ('base', 'fast', 'warm')] == [1, 1, 0]
+    # Set to something else, the same keyword is another set-up: the old runs are stale.
+    lab = full_lab(tmp_path, monkeypatch, seeds=1, stored_only=True)
+    lab.run_rows([row('base', 'tiny', 0.9, warm_start=True)], grown_train, {'model': 'linear'})
+    assert lab.records('base') == []
+    lab = full_lab(tmp_path, monkeypatch, seeds=1)
+    lab.run_rows(grown[:2], grown_train, {'model': 'linear'})  # nothing is trained again
+    assert {r['row']: r['date'] for r in lab.store.records()} == stored
+
+
 def test_an_interrupted_run_stops_the_loop_and_keeps_its_epochs(tmp_path, monkeypatch):
     lab = full_lab(tmp_path, monkeypatch)
     calls = []

@@ -96,7 +96,8 @@ class Lab:
         for spec in rows:
             options = {**defaults, **spec['options']}
             spec = dict(spec, fingerprint=provenance.fingerprint(
-                {'notebook': self.name, **setup, **options}), setup_values={**setup, **options})
+                {'notebook': self.name, **setup, **options}), setup_values={**setup, **options},
+                defaults=sorted(set(defaults) - set(spec['options'])))
             self.rows[spec['row']] = spec
         self._write_manifest()
         chosen = self.settings.rows
@@ -110,7 +111,7 @@ class Lab:
     def _run(self, spec, seed, train):
         row_id, fp = spec['row'], spec['fingerprint']
         stored = self.store.get(row_id, seed)
-        if stored and stored.get('fingerprint') == fp:
+        if stored and is_current(stored, spec):
             _show(stored)
             return stored
         if stored and self.settings.stored_only:
@@ -185,8 +186,8 @@ class Lab:
     # ------------------------------------------------------------------ reading
     def records(self, row_id):
         """The stored runs of a row, made with its current set-up."""
-        fp = self.rows.get(row_id, {}).get('fingerprint')
-        return [r for r in self.store.records(row_id) if fp is None or r.get('fingerprint') == fp]
+        spec = self.rows.get(row_id)
+        return [r for r in self.store.records(row_id) if spec is None or is_current(r, spec)]
 
     def values(self, row_id, metric=None):
         metric = metric or self.rows.get(row_id, {}).get('metric', 'test_acc')
@@ -287,6 +288,23 @@ def short_rows_markdown(lab):
            'which ran first the rows and hypotheses that decide a verdict or an explanation. Each '
            'command resumes a row, training only the seeds it lacks.')
     return why + '\n\n' + '\n'.join(lines)
+
+
+def is_current(record, spec):
+    """Whether a stored run was made with the row's current set-up.
+
+    Its fingerprint matches; or the train function has since gained keywords that this row leaves
+    at their defaults, and without them the set-up is the stored one. A keyword added later with
+    a default that keeps the old behaviour (02's `after_base=False`) must not make every earlier
+    run stale."""
+    if spec.get('fingerprint') is None or record.get('fingerprint') == spec['fingerprint']:
+        return True
+    stored = record.get('setup')
+    if not isinstance(stored, dict):
+        return False
+    added = set(spec.get('defaults') or ()) - set(stored)
+    current = {k: v for k, v in spec['setup_values'].items() if k not in added}
+    return json.loads(json.dumps(current, sort_keys=True, default=str)) == stored
 
 
 def _claims(spec, row_id):

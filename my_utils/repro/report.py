@@ -5,7 +5,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from .lab import Lab, short_rows_markdown, table_markdown
+from .lab import Lab, is_current, short_rows_markdown, table_markdown
 from .store import write_json
 from .verdict import LAST_EPOCHS
 
@@ -90,9 +90,9 @@ def write_report(name, reports, command):
               'hardware | torch | commit | date | wall time | set-up |',
               '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
     for r in stored:
-        current = lab.rows.get(r['row'], {}).get('fingerprint')
-        state = ('current' if r.get('fingerprint') == current else
-                 'not in the notebook' if current is None else '**stale**: re-run by the command')
+        spec = lab.rows.get(r['row'])
+        state = ('not in the notebook' if spec is None else 'current' if is_current(r, spec) else
+                 '**stale**: re-run by the command')
         lines.append(f"| {r['row']} | {r['seed']} | {r['status']} | {r['epochs']} | {_num(r.get('train_loss'))} | "
                      f"{_num(r.get('train_acc'))} | {_num(r.get('test_acc'))} | "
                      f"{_num(r.get('best_test_acc'))} ({r.get('best_epoch')}) | "
