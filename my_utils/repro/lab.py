@@ -97,7 +97,7 @@ class Lab:
             options = {**defaults, **spec['options']}
             spec = dict(spec, fingerprint=provenance.fingerprint(
                 {'notebook': self.name, **setup, **options}), setup_values={**setup, **options},
-                defaults=sorted(set(defaults) - set(spec['options'])))
+                left_at_default=sorted(set(defaults) - set(spec['options'])))
             self.rows[spec['row']] = spec
         self._write_manifest()
         chosen = self.settings.rows
@@ -109,7 +109,7 @@ class Lab:
                 self._run(self.rows[spec['row']], seed, lambda: train(**spec['options']))
 
     def _run(self, spec, seed, train):
-        row_id, fp = spec['row'], spec['fingerprint']
+        row_id = spec['row']
         stored = self.store.get(row_id, seed)
         if stored and is_current(stored, spec):
             _show(stored)
@@ -302,7 +302,7 @@ def is_current(record, spec):
     stored = record.get('setup')
     if not isinstance(stored, dict):
         return False
-    added = set(spec.get('defaults') or ()) - set(stored)
+    added = set(spec.get('left_at_default') or ()) - set(stored)
     current = {k: v for k, v in spec['setup_values'].items() if k not in added}
     return json.loads(json.dumps(current, sort_keys=True, default=str)) == stored
 

@@ -71,11 +71,14 @@ def counted(records, metric='test_acc'):
     return ', '.join(f'{k}/{len(records)} {words}' for k, words in endings(records, metric))
 
 
-def how_failed(records):
+def how_failed(records, say_seeds=False):
     """How runs that all failed ended: 'diverged (loss nan) in epoch 1, 1, 36', 'stayed at chance
-    without diverging', or each way counted when they ended in both."""
+    without diverging' (with ' on 3 seeds' when say_seeds), or each way counted when they ended in
+    both (the counts then say how many seeds)."""
     ways = endings(records)
-    return ways[0][1] if len(ways) == 1 else counted(records)
+    if len(ways) > 1:
+        return counted(records)
+    return ways[0][1] + (f' on {_seeds(len(records))}' if say_seeds else '')
 
 
 def verdict(reported, records, failure=None, metric='test_acc'):
@@ -97,9 +100,7 @@ def verdict(reported, records, failure=None, metric='test_acc'):
         return status, f'{counted(records, metric)}, where the report failed{_missing(n)}'
     if all(failed(r) for r in records):
         status = 'not reproduced' if n >= MIN_SEEDS else 'open'
-        # One way: 'stayed at chance ... on 3 seeds'; both ways: the counts say how many seeds.
-        what = how_failed(records) + (f' on {_seeds(n)}' if len(endings(records)) == 1 else '')
-        return status, f'{what}, where the report trained{_missing(n)}'
+        return status, f'{how_failed(records, say_seeds=True)}, where the report trained{_missing(n)}'
     mean = statistics.fmean(values)
     if abs(mean - reported) <= TOLERANCE:
         text = f'mean within {TOLERANCE * 100:.1f} points on {_seeds(n)}'
