@@ -194,6 +194,20 @@ def test_a_reported_number_inside_the_last_epochs_swing_is_one_noisy_last_epoch(
     assert (word, text) == ('refuted', '`t`: no run of its 3 seeds trained, so it has no last epochs to compare with')
 
 
+def test_a_reported_number_is_one_draw_of_the_seed_spread_only_inside_ten_seeds_min_max():
+    target = {'row': 't', 'reported': 0.79, 'failure': None}
+    spread = [{'row': 't', 'test': 'seed spread'}]
+    runs = [record('t', s, 0.80 + 0.002 * s) for s in range(10)]
+    assert outcome(target, spread, lambda r: runs) == (
+        'refuted', '`t`: 0.7900 lies below the 0.8000..0.8180 of its 10 seeds')
+    assert outcome(dict(target, reported=0.81), spread, lambda r: runs)[0] == 'confirmed'
+    assert outcome(dict(target, reported=0.83), spread, lambda r: runs)[0] == 'refuted'
+    # Three seeds are enough for the verdict, not for a claim about the spread.
+    assert outcome(target, spread, lambda r: runs[:3]) == (
+        'open', '`t`: 0.7900 lies below the 0.8000..0.8040 of its 3 seeds (10 needed)')
+    assert outcome(target, spread, lambda r: [])[0] == 'open'
+
+
 def test_each_claim_of_a_row_is_judged_on_its_own_rows(tmp_path, monkeypatch):
     lab = full_lab(tmp_path, monkeypatch)
     lab.rows = {r['row']: r for r in [

@@ -36,8 +36,9 @@ def row(row_id, setup, reported=None, *, failure=None, metric='test_acc', seeds=
     run to explain why the row(s) `explains` (an id or a list) do not reproduce, with the
     claims it tests (a text or a list of texts, or a dict of them by row). test: how a claim
     is judged when not by the verdict rule (one kind, or a dict by claim): 'some seeds fail' (a
-    row's own failure depends on the seed) or 'last epochs' (the report's number is one noisy
-    last epoch of a run like this row's). options: the keyword arguments of the notebook's train
+    row's own failure depends on the seed), 'last epochs' (the report's number is one noisy
+    last epoch of a run like this row's) or 'seed spread' (it is one draw of the spread of this
+    row's seeds). options: the keyword arguments of the notebook's train
     function for this row."""
     return {'row': row_id, 'setup': setup, 'reported': reported, 'failure': failure,
             'metric': metric, 'seeds': seeds, 'explains': explains, 'claim': claim,

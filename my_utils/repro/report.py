@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 
 from .lab import Lab, is_current, short_rows_markdown, table_markdown
 from .store import write_json
-from .verdict import LAST_EPOCHS
+from .verdict import LAST_EPOCHS, SPREAD_SEEDS
 
 README_START = '<!-- results: written by python -m my_utils.repro; do not edit by hand -->'
 README_END = '<!-- /results -->'
@@ -76,10 +76,12 @@ def write_report(name, reports, command):
                   'reproduced when every seed fails the same way. With fewer than 3 seeds a row says '
                   'what was measured and gives no verdict ("open"). A hypothesis row trains another '
                   'reading of the report; it confirms an explanation when it reproduces the row it '
-                  'explains. Two claims are judged on stored histories instead: a failure that '
-                  'depends on the seed (some but not all of 5 seeds or more fail), and a number that '
+                  'explains. Three claims are judged on stored runs instead: a failure that '
+                  'depends on the seed (some but not all of 5 seeds or more fail), a number that '
                   'is one noisy last epoch of one run (it lies inside the band the test accuracy of '
-                  f'3 seeds visits over their last {LAST_EPOCHS} epochs).', '']
+                  f'3 seeds visits over their last {LAST_EPOCHS} epochs), and a number that is one '
+                  f'draw of the seed-to-seed spread (it lies inside the min..max of {SPREAD_SEEDS} '
+                  'seeds or more).', '']
     if lab.rows and not short_rows_markdown(lab).startswith('Every row'):
         lines += ['## Rows short of their seeds', '', short_rows_markdown(lab), '']
     figure = _plot_base(lab.records('base'), reports / f'{name}_base.png')

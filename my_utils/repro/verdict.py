@@ -14,6 +14,9 @@ MIN_SEEDS = 3
 # A fifth of a 100-epoch run: the stretch where 02's test accuracy has stopped rising and only
 # swings from epoch to epoch, so a single run's last number could have been any of these.
 LAST_EPOCHS = 20
+# Seeds a 'seed spread' claim needs: a run drawn from the same spread as 10 others lands below
+# all of them 1 time in 11, so a reported number outside their min..max is unlikely to be a draw.
+SPREAD_SEEDS = 10
 
 
 def metric_value(record, metric='test_acc'):
@@ -140,7 +143,9 @@ def outcome(target, hypothesis_rows, records_of):
     of at least 5 seeds fail, refuted when none or all of them do.
     kind 'last epochs' (the report's number is one noisy last epoch of one run like the
     hypothesis row's): confirmed when it lies inside the band the row's test accuracy visits
-    over the last LAST_EPOCHS epochs of at least 3 seeds; refuted when it lies outside."""
+    over the last LAST_EPOCHS epochs of at least 3 seeds; refuted when it lies outside.
+    kind 'seed spread' (the report's number is one draw of the seed-to-seed spread): confirmed
+    when it lies inside the min..max of at least SPREAD_SEEDS seeds, refuted when outside."""
     parts, words = [], []
     for row in hypothesis_rows:
         records = records_of(row['row'])
@@ -161,6 +166,19 @@ def outcome(target, hypothesis_rows, records_of):
                 parts.append(f'`{row["row"]}`: {target["reported"]:.4f} lies {"inside" if inside else "outside"} '
                              f'the {band[0]:.4f}..{band[1]:.4f} of its {_seeds(len(records))} over their last '
                              f'{LAST_EPOCHS} epochs{_missing(len(records))}')
+        elif row.get('test') == 'seed spread':
+            values = [v for v in (metric_value(r, target.get('metric', 'test_acc')) for r in records)
+                      if v is not None]
+            missing = '' if len(records) >= SPREAD_SEEDS else f' ({SPREAD_SEEDS} needed)'
+            if not values:
+                word = 'open'
+                parts.append(f'`{row["row"]}`: no stored run{missing}')
+            else:
+                low, high, reported = min(values), max(values), target['reported']
+                where = 'below' if reported < low else 'above' if reported > high else 'inside'
+                word = 'open' if missing else 'confirmed' if where == 'inside' else 'refuted'
+                parts.append(f'`{row["row"]}`: {reported:.4f} lies {where} the {low:.4f}..{high:.4f} '
+                             f'of its {_seeds(len(values))}{missing}')
         else:
             status, text = verdict(target['reported'], records, target.get('failure'),
                                    target.get('metric', 'test_acc'))
