@@ -228,6 +228,19 @@ def test_each_claim_of_a_row_is_judged_on_its_own_rows(tmp_path, monkeypatch):
     assert lab.explanation('t')[0] == 'open'  # refuted and open claims leave the row open
 
 
+def test_a_claim_no_run_here_can_test_is_shown_untested_and_keeps_the_row_open(tmp_path, monkeypatch):
+    lab = full_lab(tmp_path, monkeypatch)
+    lab.rows = {r['row']: r for r in [
+        row('t', 'target', 0.85, untested={'gpu arithmetic': 'needs a GPU'}),
+        row('k', 'another reading', None, explains='t', claim='a reading')]}
+    for seed in range(3):
+        lab.store.put(record('k', seed, 0.80))
+    assert lab.explanation('t') == ('open', 'a reading: refuted (`k`: mean -5.0 points on 3 seeds); '
+                                            'gpu arithmetic: untested (needs a GPU)')
+    lab.rows['k']['explains'] = None  # with no hypothesis row at all, the untested claim still shows
+    assert lab.explanation('t') == ('open', 'gpu arithmetic: untested (needs a GPU)')
+
+
 def test_one_hypothesis_row_can_test_two_claims_each_its_own_way(tmp_path, monkeypatch):
     lab = full_lab(tmp_path, monkeypatch)
     both = ['plain', 'plain, one noisy epoch']

@@ -23,12 +23,9 @@ from . import provenance, settings as settings_module
 from .store import RunStore, write_json
 from .verdict import metric_value, outcome, summarize, verdict
 
-ROW_KEYS = ('row', 'setup', 'reported', 'failure', 'metric', 'seeds', 'explains', 'claim',
-            'test', 'note', 'reported_train')
-
 
 def row(row_id, setup, reported=None, *, failure=None, metric='test_acc', seeds=None,
-        explains=None, claim=None, test=None, note='', reported_train=None, **options):
+        explains=None, claim=None, test=None, untested=None, note='', reported_train=None, **options):
     """One row of a report's table: its id, what it changes (text), the reported number.
 
     failure: 'nan' or 'chance' when the report's run failed. seeds: more seeds than the
@@ -38,11 +35,13 @@ def row(row_id, setup, reported=None, *, failure=None, metric='test_acc', seeds=
     is judged when not by the verdict rule (one kind, or a dict by claim): 'some seeds fail' (a
     row's own failure depends on the seed), 'last epochs' (the report's number is one noisy
     last epoch of a run like this row's) or 'seed spread' (it is one draw of the spread of this
-    row's seeds). options: the keyword arguments of the notebook's train
+    row's seeds). untested: claims about this row that no run here can test, as {claim: why}
+    (they keep its explanation open). options: the keyword arguments of the notebook's train
     function for this row."""
     return {'row': row_id, 'setup': setup, 'reported': reported, 'failure': failure,
             'metric': metric, 'seeds': seeds, 'explains': explains, 'claim': claim,
-            'test': test, 'note': note, 'reported_train': reported_train, 'options': options}
+            'test': test, 'untested': untested or {}, 'note': note, 'reported_train': reported_train,
+            'options': options}
 
 
 TABLE_HEADER = '| row | set-up | reported | ours: mean ± std (min..max, n) | verdict | explanation |'
@@ -208,7 +207,8 @@ class Lab:
         another: 'claim A: confirmed (...); claim B: open (...)'. The row's outcome is confirmed
         when some claim is, refuted when every claim is, else open."""
         hypotheses = [s for s in self.rows.values() if row_id in explained_rows(s)]
-        if not hypotheses:
+        untested = self.rows[row_id].get('untested') or {}
+        if not hypotheses and not untested:
             return None
         if self.quick:
             return 'open', 'quick mode: nothing to judge'
@@ -221,6 +221,9 @@ class Lab:
             word, text = outcome(self.rows[row_id], specs, self.records)
             words.append(word)
             parts.append(f'{claim}: {word} ({text})')
+        for claim, why in untested.items():
+            words.append('open')
+            parts.append(f'{claim}: untested ({why})')
         word = ('confirmed' if 'confirmed' in words else
                 'refuted' if all(w == 'refuted' for w in words) else 'open')
         return word, '; '.join(parts)
