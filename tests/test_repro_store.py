@@ -171,6 +171,10 @@ def test_a_hypothesis_is_confirmed_refuted_or_open_by_its_rows():
     seeds += [record('f', s, 0.87) for s in range(2, 5)]
     assert outcome(failing, [{'row': 'f', 'test': 'some seeds fail'}], lambda r: seeds)[0] == 'confirmed'
     assert outcome(failing, [{'row': 'f', 'test': 'some seeds fail'}], lambda r: seeds[2:])[0] == 'open'
+    # None of 5 seeds failing rules out only a failure on 45 % of seeds or more, and says so.
+    trained = [record('f', s, 0.87) for s in range(5)]
+    assert outcome(failing, [{'row': 'f', 'test': 'some seeds fail'}], lambda r: trained) == (
+        'refuted', '`f`: 0/5 seeds fail (so at most 45% of seeds fail, at 95% confidence)')
 
 
 def test_a_reported_number_inside_the_last_epochs_swing_is_one_noisy_last_epoch():
@@ -199,12 +203,14 @@ def test_a_reported_number_is_one_draw_of_the_seed_spread_only_inside_ten_seeds_
     spread = [{'row': 't', 'test': 'seed spread'}]
     runs = [record('t', s, 0.80 + 0.002 * s) for s in range(10)]
     assert outcome(target, spread, lambda r: runs) == (
-        'refuted', '`t`: 0.7900 lies below the 0.8000..0.8180 of its 10 seeds')
+        'refuted', '`t`: 0.7900 lies below the 0.8000..0.8180 of its 10 seeds, which 1 run in 11 of the same '
+                   'spread does')
     assert outcome(dict(target, reported=0.81), spread, lambda r: runs)[0] == 'confirmed'
     assert outcome(dict(target, reported=0.83), spread, lambda r: runs)[0] == 'refuted'
     # Three seeds are enough for the verdict, not for a claim about the spread.
     assert outcome(target, spread, lambda r: runs[:3]) == (
-        'open', '`t`: 0.7900 lies below the 0.8000..0.8040 of its 3 seeds (10 needed)')
+        'open', '`t`: 0.7900 lies below the 0.8000..0.8040 of its 3 seeds, which 1 run in 4 of the same spread '
+                'does (10 needed)')
     assert outcome(target, spread, lambda r: [])[0] == 'open'
 
 

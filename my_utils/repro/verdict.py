@@ -53,6 +53,12 @@ def _missing(n):
     return '' if n >= MIN_SEEDS else f' ({MIN_SEEDS} needed)'
 
 
+def _rate_bound(n):
+    """The highest failure rate still in line, at 95 %, with none of n seeds failing:
+    1 - 0.05 ** (1 / n) (45 % for 5 seeds, 26 % for 10)."""
+    return 1 - 0.05 ** (1 / n)
+
+
 def endings(records, metric='test_acc'):
     """How the seeds ended, as (count, words) for each way some seed ended: trained (with the
     mean), stayed at chance, diverged (with the epochs). Every line that counts seeds is built
@@ -154,7 +160,10 @@ def outcome(target, hypothesis_rows, records_of):
             enough = len(records) >= 5
             word = ('confirmed' if enough and 0 < fails < len(records) else
                     'refuted' if enough else 'open')
-            parts.append(f'`{row["row"]}`: {fails}/{len(records)} seeds fail')
+            # None failing refutes only a common failure: say how common it could still be.
+            bound = (f' (so at most {_rate_bound(len(records)):.0%} of seeds fail, at 95% confidence)'
+                     if records and not fails else '')
+            parts.append(f'`{row["row"]}`: {fails}/{len(records)} seeds fail{bound}')
         elif row.get('test') == 'last epochs':
             band, enough = last_epochs_band(records), len(records) >= MIN_SEEDS
             inside = band is not None and band[0] <= target['reported'] <= band[1]
@@ -177,8 +186,10 @@ def outcome(target, hypothesis_rows, records_of):
                 low, high, reported = min(values), max(values), target['reported']
                 where = 'below' if reported < low else 'above' if reported > high else 'inside'
                 word = 'open' if missing else 'confirmed' if where == 'inside' else 'refuted'
+                # A draw from the same spread lands below (or above) all n seeds 1 time in n + 1.
+                odds = '' if where == 'inside' else f', which 1 run in {len(values) + 1} of the same spread does'
                 parts.append(f'`{row["row"]}`: {reported:.4f} lies {where} the {low:.4f}..{high:.4f} '
-                             f'of its {_seeds(len(values))}{missing}')
+                             f'of its {_seeds(len(values))}{odds}{missing}')
         else:
             status, text = verdict(target['reported'], records, target.get('failure'),
                                    target.get('metric', 'test_acc'))
