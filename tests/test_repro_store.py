@@ -234,6 +234,13 @@ def test_each_claim_of_a_row_is_judged_on_its_own_rows(tmp_path, monkeypatch):
     assert lab.explanation('t')[0] == 'open'  # refuted and open claims leave the row open
 
 
+def test_a_misspelt_test_kind_is_one_clear_error_when_the_row_is_written():
+    with pytest.raises(ValueError, match="row 'h': test must be one of .*'seed spread'.*got \\['seed-spread'\\]"):
+        row('h', 'x', None, explains='t', test='seed-spread')
+    with pytest.raises(ValueError, match="got \\['last epoch'\\]"):
+        row('h', 'x', None, explains='t', claim=['a', 'b'], test={'a': 'last epochs', 'b': 'last epoch'})
+
+
 def test_a_claim_no_run_here_can_test_is_shown_untested_and_keeps_the_row_open(tmp_path, monkeypatch):
     lab = full_lab(tmp_path, monkeypatch)
     lab.rows = {r['row']: r for r in [

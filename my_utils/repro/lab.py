@@ -21,7 +21,7 @@ from my_utils.utils import set_seed
 
 from . import provenance, settings as settings_module
 from .store import RunStore, write_json
-from .verdict import metric_value, outcome, summarize, verdict
+from .verdict import JUDGES, metric_value, outcome, summarize, verdict
 
 
 def row(row_id, setup, reported=None, *, failure=None, metric='test_acc', seeds=None,
@@ -38,6 +38,10 @@ def row(row_id, setup, reported=None, *, failure=None, metric='test_acc', seeds=
     row's seeds). untested: claims about this row that no run here can test, as {claim: why}
     (they keep its explanation open). options: the keyword arguments of the notebook's train
     function for this row."""
+    kinds = set(test.values()) if isinstance(test, dict) else {test}
+    if not kinds <= set(JUDGES):
+        raise ValueError(f'row {row_id!r}: test must be one of {sorted(k for k in JUDGES if k)} '
+                         f'(or None for the verdict rule), got {sorted(map(str, kinds - set(JUDGES)))}')
     return {'row': row_id, 'setup': setup, 'reported': reported, 'failure': failure,
             'metric': metric, 'seeds': seeds, 'explains': explains, 'claim': claim,
             'test': test, 'untested': untested or {}, 'note': note, 'reported_train': reported_train,

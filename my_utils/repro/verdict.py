@@ -139,14 +139,62 @@ def last_epochs_band(records, epochs=LAST_EPOCHS):
     return (min(accs), max(accs)) if accs else None
 
 
+def _by_rule(target, records):
+    status, text = verdict(target['reported'], records, target.get('failure'),
+                           target.get('metric', 'test_acc'))
+    return {'reproduced': 'confirmed', 'not reproduced': 'refuted'}.get(status, 'open'), text
+
+
+def _some_seeds_fail(target, records):
+    fails = sum(failed(r, target.get('failure') or 'nan') for r in records)
+    enough = len(records) >= 5
+    word = 'confirmed' if enough and 0 < fails < len(records) else 'refuted' if enough else 'open'
+    # None failing refutes only a common failure: say how common it could still be.
+    bound = (f' (so at most {_rate_bound(len(records)):.0%} of seeds fail, at 95% confidence)'
+             if records and not fails else '')
+    return word, f'{fails}/{len(records)} seeds fail{bound}'
+
+
+def _last_epochs(target, records):
+    band, enough = last_epochs_band(records), len(records) >= MIN_SEEDS
+    if band is None:
+        return ('refuted' if enough else 'open',
+                f'no run of its {_seeds(len(records))} trained, so it has no last epochs to compare '
+                f'with{_missing(len(records))}')
+    inside = band[0] <= target['reported'] <= band[1]
+    word = 'confirmed' if enough and inside else 'refuted' if enough else 'open'
+    return word, (f'{target["reported"]:.4f} lies {"inside" if inside else "outside"} the {band[0]:.4f}..'
+                  f'{band[1]:.4f} of its {_seeds(len(records))} over their last {LAST_EPOCHS} epochs'
+                  f'{_missing(len(records))}')
+
+
+def _seed_spread(target, records):
+    metric = target.get('metric', 'test_acc')
+    values = [v for v in (metric_value(r, metric) for r in records) if v is not None]
+    missing = '' if len(records) >= SPREAD_SEEDS else f' ({SPREAD_SEEDS} needed)'
+    if not values:
+        return 'open', f'no stored run{missing}'
+    low, high, reported = min(values), max(values), target['reported']
+    where = 'below' if reported < low else 'above' if reported > high else 'inside'
+    word = 'open' if missing else 'confirmed' if where == 'inside' else 'refuted'
+    # A draw from the same spread lands below (or above) all n seeds 1 time in n + 1.
+    odds = '' if where == 'inside' else f', which 1 run in {len(values) + 1} of the same spread does'
+    return word, (f'{reported:.4f} lies {where} the {low:.4f}..{high:.4f} of its {_seeds(len(values))}'
+                  f'{odds}{missing}')
+
+
+JUDGES = {None: _by_rule, 'some seeds fail': _some_seeds_fail, 'last epochs': _last_epochs,
+          'seed spread': _seed_spread}
+
+
 def outcome(target, hypothesis_rows, records_of):
     """Whether a hypothesis explains a row that does not reproduce: (word, text).
 
     The hypothesis rows are run in the reading the hypothesis proposes; judged by the verdict
     rule against the target row's reported number: 'confirmed' when one of them reproduces it,
     'refuted' when every one is run on 3 seeds and none does, else 'open'.
-    kind 'some seeds fail' (a failure that depends on the seed): confirmed when some but not all
-    of at least 5 seeds fail, refuted when none or all of them do.
+    kind 'some seeds fail' (a failure that depends on the seed; the row's own runs): confirmed
+    when some but not all of at least 5 seeds fail, refuted when none or all of them do.
     kind 'last epochs' (the report's number is one noisy last epoch of one run like the
     hypothesis row's): confirmed when it lies inside the band the row's test accuracy visits
     over the last LAST_EPOCHS epochs of at least 3 seeds; refuted when it lies outside.
@@ -154,48 +202,12 @@ def outcome(target, hypothesis_rows, records_of):
     when it lies inside the min..max of at least SPREAD_SEEDS seeds, refuted when outside."""
     parts, words = [], []
     for row in hypothesis_rows:
-        records = records_of(row['row'])
-        if row.get('test') == 'some seeds fail' and row['row'] == target['row']:
-            fails = sum(failed(r, target.get('failure') or 'nan') for r in records)
-            enough = len(records) >= 5
-            word = ('confirmed' if enough and 0 < fails < len(records) else
-                    'refuted' if enough else 'open')
-            # None failing refutes only a common failure: say how common it could still be.
-            bound = (f' (so at most {_rate_bound(len(records)):.0%} of seeds fail, at 95% confidence)'
-                     if records and not fails else '')
-            parts.append(f'`{row["row"]}`: {fails}/{len(records)} seeds fail{bound}')
-        elif row.get('test') == 'last epochs':
-            band, enough = last_epochs_band(records), len(records) >= MIN_SEEDS
-            inside = band is not None and band[0] <= target['reported'] <= band[1]
-            word = 'confirmed' if enough and inside else 'refuted' if enough else 'open'
-            if band is None:
-                parts.append(f'`{row["row"]}`: no run of its {_seeds(len(records))} trained, so it has no '
-                             f'last epochs to compare with{_missing(len(records))}')
-            else:
-                parts.append(f'`{row["row"]}`: {target["reported"]:.4f} lies {"inside" if inside else "outside"} '
-                             f'the {band[0]:.4f}..{band[1]:.4f} of its {_seeds(len(records))} over their last '
-                             f'{LAST_EPOCHS} epochs{_missing(len(records))}')
-        elif row.get('test') == 'seed spread':
-            values = [v for v in (metric_value(r, target.get('metric', 'test_acc')) for r in records)
-                      if v is not None]
-            missing = '' if len(records) >= SPREAD_SEEDS else f' ({SPREAD_SEEDS} needed)'
-            if not values:
-                word = 'open'
-                parts.append(f'`{row["row"]}`: no stored run{missing}')
-            else:
-                low, high, reported = min(values), max(values), target['reported']
-                where = 'below' if reported < low else 'above' if reported > high else 'inside'
-                word = 'open' if missing else 'confirmed' if where == 'inside' else 'refuted'
-                # A draw from the same spread lands below (or above) all n seeds 1 time in n + 1.
-                odds = '' if where == 'inside' else f', which 1 run in {len(values) + 1} of the same spread does'
-                parts.append(f'`{row["row"]}`: {reported:.4f} lies {where} the {low:.4f}..{high:.4f} '
-                             f'of its {_seeds(len(values))}{odds}{missing}')
-        else:
-            status, text = verdict(target['reported'], records, target.get('failure'),
-                                   target.get('metric', 'test_acc'))
-            word = {'reproduced': 'confirmed', 'not reproduced': 'refuted'}.get(status, 'open')
-            parts.append(f'`{row["row"]}`: {text}')
+        kind = row.get('test')
+        if kind == 'some seeds fail' and row['row'] != target['row']:
+            kind = None  # another row's seeds say nothing about how the target's own seeds fail
+        word, text = JUDGES[kind](target, records_of(row['row']))
         words.append(word)
+        parts.append(f'`{row["row"]}`: {text}')
     word = ('confirmed' if 'confirmed' in words else
             'refuted' if words and all(w == 'refuted' for w in words) else 'open')
     return word, '; '.join(parts)
