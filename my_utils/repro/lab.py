@@ -21,7 +21,7 @@ from my_utils.utils import set_seed
 
 from . import provenance, settings as settings_module
 from .store import RunStore, write_json
-from .verdict import JUDGES, metric_value, outcome, summarize, verdict
+from .verdict import JUDGES, combined, metric_value, outcome, summarize, verdict
 
 
 def row(row_id, setup, reported=None, *, failure=None, metric='test_acc', seeds=None,
@@ -228,9 +228,7 @@ class Lab:
         for claim, why in untested.items():
             words.append('open')
             parts.append(f'{claim}: untested ({why})')
-        word = ('confirmed' if 'confirmed' in words else
-                'refuted' if all(w == 'refuted' for w in words) else 'open')
-        return word, '; '.join(parts)
+        return combined(words), '; '.join(parts)
 
     def table(self, rows=None):
         """The report's numbers beside ours, with the verdict and the explanation of a miss."""

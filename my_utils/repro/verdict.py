@@ -139,6 +139,17 @@ def last_epochs_band(records, epochs=LAST_EPOCHS):
     return (min(accs), max(accs)) if accs else None
 
 
+def _judged(enough, holds):
+    """A claim's word: open until its runs are enough to judge it, then confirmed or refuted."""
+    return 'open' if not enough else 'confirmed' if holds else 'refuted'
+
+
+def combined(words):
+    """The word of several claims or readings: confirmed when one is, refuted when all are."""
+    return ('confirmed' if 'confirmed' in words else
+            'refuted' if words and all(w == 'refuted' for w in words) else 'open')
+
+
 def _by_rule(target, records):
     status, text = verdict(target['reported'], records, target.get('failure'),
                            target.get('metric', 'test_acc'))
@@ -148,7 +159,7 @@ def _by_rule(target, records):
 def _some_seeds_fail(target, records):
     fails = sum(failed(r, target.get('failure') or 'nan') for r in records)
     enough = len(records) >= 5
-    word = 'confirmed' if enough and 0 < fails < len(records) else 'refuted' if enough else 'open'
+    word = _judged(enough, 0 < fails < len(records))
     # None failing refutes only a common failure: say how common it could still be.
     bound = (f' (so at most {_rate_bound(len(records)):.0%} of seeds fail, at 95% confidence)'
              if records and not fails else '')
@@ -158,12 +169,11 @@ def _some_seeds_fail(target, records):
 def _last_epochs(target, records):
     band, enough = last_epochs_band(records), len(records) >= MIN_SEEDS
     if band is None:
-        return ('refuted' if enough else 'open',
+        return (_judged(enough, False),
                 f'no run of its {_seeds(len(records))} trained, so it has no last epochs to compare '
                 f'with{_missing(len(records))}')
     inside = band[0] <= target['reported'] <= band[1]
-    word = 'confirmed' if enough and inside else 'refuted' if enough else 'open'
-    return word, (f'{target["reported"]:.4f} lies {"inside" if inside else "outside"} the {band[0]:.4f}..'
+    return _judged(enough, inside), (f'{target["reported"]:.4f} lies {"inside" if inside else "outside"} the {band[0]:.4f}..'
                   f'{band[1]:.4f} of its {_seeds(len(records))} over their last {LAST_EPOCHS} epochs'
                   f'{_missing(len(records))}')
 
@@ -176,7 +186,7 @@ def _seed_spread(target, records):
         return 'open', f'no stored run{missing}'
     low, high, reported = min(values), max(values), target['reported']
     where = 'below' if reported < low else 'above' if reported > high else 'inside'
-    word = 'open' if missing else 'confirmed' if where == 'inside' else 'refuted'
+    word = _judged(not missing, where == 'inside')
     # A draw from the same spread lands below (or above) all n seeds 1 time in n + 1.
     odds = '' if where == 'inside' else f', which 1 run in {len(values) + 1} of the same spread does'
     return word, (f'{reported:.4f} lies {where} the {low:.4f}..{high:.4f} of its {_seeds(len(values))}'
@@ -208,6 +218,4 @@ def outcome(target, hypothesis_rows, records_of):
         word, text = JUDGES[kind](target, records_of(row['row']))
         words.append(word)
         parts.append(f'`{row["row"]}`: {text}')
-    word = ('confirmed' if 'confirmed' in words else
-            'refuted' if words and all(w == 'refuted' for w in words) else 'open')
-    return word, '; '.join(parts)
+    return combined(words), '; '.join(parts)
