@@ -203,14 +203,18 @@ def test_a_reported_number_is_one_draw_of_the_seed_spread_only_inside_ten_seeds_
     spread = [{'row': 't', 'test': 'seed spread'}]
     runs = [record('t', s, 0.80 + 0.002 * s) for s in range(10)]
     assert outcome(target, spread, lambda r: runs) == (
-        'refuted', '`t`: 0.7900 lies below the 0.8000..0.8180 of its 10 seeds, which 1 run in 11 of the same '
-                   'spread does')
+        'refuted', '`t`: 0.7900 lies below the 0.8000..0.8180 of its 10 seeds (3.1 standard deviations below '
+                   'their mean); a run of the same spread lands below all of them one time in 11')
     assert outcome(dict(target, reported=0.81), spread, lambda r: runs)[0] == 'confirmed'
     assert outcome(dict(target, reported=0.83), spread, lambda r: runs)[0] == 'refuted'
     # Three seeds are enough for the verdict, not for a claim about the spread.
     assert outcome(target, spread, lambda r: runs[:3]) == (
-        'open', '`t`: 0.7900 lies below the 0.8000..0.8040 of its 3 seeds, which 1 run in 4 of the same spread '
-                'does (10 needed)')
+        'open', '`t`: 0.7900 lies below the 0.8000..0.8040 of its 3 seeds (6.0 standard deviations below their '
+                'mean); a run of the same spread lands below all of them one time in 4 (10 needed)')
+    # One seed has no spread to measure the distance in.
+    assert outcome(target, spread, lambda r: runs[:1])[1] == (
+        '`t`: 0.7900 lies below the 0.8000..0.8000 of its 1 seed; a run of the same spread lands below all of '
+        'them one time in 2 (10 needed)')
     assert outcome(target, spread, lambda r: [])[0] == 'open'
 
 

@@ -187,10 +187,16 @@ def _seed_spread(target, records):
     low, high, reported = min(values), max(values), target['reported']
     where = 'below' if reported < low else 'above' if reported > high else 'inside'
     word = _judged(not missing, where == 'inside')
-    # A draw from the same spread lands below (or above) all n seeds 1 time in n + 1.
-    odds = '' if where == 'inside' else f', which 1 run in {len(values) + 1} of the same spread does'
-    return word, (f'{reported:.4f} lies {where} the {low:.4f}..{high:.4f} of its {_seeds(len(values))}'
-                  f'{odds}{missing}')
+    text = f'{reported:.4f} lies {where} the {low:.4f}..{high:.4f} of its {_seeds(len(values))}'
+    if where != 'inside':
+        # How far out, in the seeds' own spread; the odds below assume nothing about its shape.
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        if std > 0:
+            distance = abs(reported - statistics.fmean(values)) / std
+            text += f' ({distance:.1f} standard deviations {where} their mean)'
+        # A draw from the same spread lands below (or above) all n seeds 1 time in n + 1.
+        text += f'; a run of the same spread lands {where} all of them one time in {len(values) + 1}'
+    return word, text + missing
 
 
 JUDGES = {None: _by_rule, 'some seeds fail': _some_seeds_fail, 'last epochs': _last_epochs,
