@@ -163,7 +163,7 @@ def _some_seeds_fail(target, records):
     # None failing refutes only a common failure: say how common it could still be.
     bound = (f' (so at most {_rate_bound(len(records)):.0%} of seeds fail, at 95% confidence)'
              if records and not fails else '')
-    return word, f'{fails}/{len(records)} seeds fail{bound}'
+    return word, f'{fails}/{len(records)} seeds fail{bound}{"" if enough else " (5 needed)"}'
 
 
 def _last_epochs(target, records):
@@ -209,8 +209,9 @@ def outcome(target, hypothesis_rows, records_of):
     The hypothesis rows are run in the reading the hypothesis proposes; judged by the verdict
     rule against the target row's reported number: 'confirmed' when one of them reproduces it,
     'refuted' when every one is run on 3 seeds and none does, else 'open'.
-    kind 'some seeds fail' (a failure that depends on the seed; the row's own runs): confirmed
-    when some but not all of at least 5 seeds fail, refuted when none or all of them do.
+    kind 'some seeds fail' (a failure that depends on the seed, on the row's own runs or on a
+    hypothesis row's, such as 02's lr 0.9 in TF32): confirmed when some but not all of at least
+    5 seeds fail, refuted when none or all of them do.
     kind 'last epochs' (the report's number is one noisy last epoch of one run like the
     hypothesis row's): confirmed when it lies inside the band the row's test accuracy visits
     over the last LAST_EPOCHS epochs of at least 3 seeds; refuted when it lies outside.
@@ -219,8 +220,6 @@ def outcome(target, hypothesis_rows, records_of):
     parts, words = [], []
     for row in hypothesis_rows:
         kind = row.get('test')
-        if kind == 'some seeds fail' and row['row'] != target['row']:
-            kind = None  # another row's seeds say nothing about how the target's own seeds fail
         word, text = JUDGES[kind](target, records_of(row['row']))
         words.append(word)
         parts.append(f'`{row["row"]}`: {text}')
