@@ -291,3 +291,22 @@ def test_rows_short_of_their_seeds_say_why_what_they_cost_and_how_to_resume(tmp_
     assert '| none | 0 | 3 | - | - |' in text and '| five | 3 | 5 | 1 | 0.0 |' in text
     assert text.startswith('Why not yet: CPU time. These 7 runs need about 1.0 CPU hours')
     assert 'more for 1 row(s) never run' in text
+
+
+def test_a_reported_row_can_test_a_reading_of_another_and_keeps_its_own_verdict(tmp_path, monkeypatch):
+    # 04's batch-512 cell is reported and is also the runs of the reading that the batch-256 cell holds
+    # a batch-512 run: one set of runs, judged against each row's own reported number.
+    lab = full_lab(tmp_path, monkeypatch)
+    lab.rows = {r['row']: r for r in [
+        row('b256', 'batch 256', 0.79),
+        row('b512', 'batch 512', 0.78, explains='b256', claim='the cell holds a batch-512 run')]}
+    for seed in range(3):
+        lab.store.put(record('b256', seed, 0.82))
+        lab.store.put(record('b512', seed, 0.785))
+    assert lab.verdict('b256')[0] == 'not reproduced'
+    assert lab.verdict('b512') == ('reproduced', 'mean within 1.5 points on 3 seeds')
+    assert lab.explanation('b256') == ('confirmed', 'the cell holds a batch-512 run: confirmed '
+                                                    '(`b512`: mean within 1.5 points on 3 seeds)')
+    assert lab.explanation('b512') is None
+    table = lab.table()
+    assert '| b512 | batch 512 (hypothesis for `b256`) | 0.7800 |' in table
