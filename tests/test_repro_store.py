@@ -157,6 +157,11 @@ def test_verdicts_follow_the_rule_and_say_when_seeds_are_missing():
     assert verdict(0.1, mixed, failure='nan') == (
         'not reproduced', '1/3 seeds trained (mean 0.8600), 1/3 stayed at chance without diverging, '
         '1/3 diverged (loss nan) in epoch 3, where the report failed')
+    # A trained report inside a min..max that a failed seed stretches down to chance.
+    assert verdict(0.80, [runs[0], runs[1], nan[2]]) == (
+        'reproduced', 'the report lies inside our min..max on 3 seeds; 2/3 seeds trained '
+        '(mean 0.8650), 1/3 diverged (loss nan) in epoch 3')
+    assert verdict(0.86, [runs[0], nan[2]])[1].endswith('1/2 diverged (loss nan) in epoch 3 (3 needed)')
 
 
 def test_a_hypothesis_is_confirmed_refuted_or_open_by_its_rows():
@@ -194,8 +199,14 @@ def test_a_reported_number_inside_the_last_epochs_swing_is_one_noisy_last_epoch(
     # The rising epochs before the last 20 do not count, nor does a run that diverged.
     assert outcome(dict(inside, reported=0.55), self_test, lambda r: runs)[0] == 'refuted'
     nan = record('t', 3, 0.1, status='diverged', train_loss=float('nan'), history={'test_acc': [0.1] * 30})
-    assert outcome(dict(inside, reported=0.2), self_test, lambda r: runs + [nan])[0] == 'refuted'
+    assert outcome(dict(inside, reported=0.2), self_test, lambda r: runs + [nan]) == (
+        'refuted', '`t`: 0.2000 lies outside the 0.8400..0.8800 of the 3 of its 4 seeds that trained, '
+        'over their last 20 epochs')
     assert outcome(inside, self_test, lambda r: runs[:2])[0] == 'open'
+    # The band needs 3 seeds that trained, however many failed beside them.
+    assert outcome(inside, self_test, lambda r: runs[:2] + [nan, nan]) == (
+        'open', '`t`: 0.8450 lies inside the 0.8400..0.8800 of the 2 of its 4 seeds that trained, '
+        'over their last 20 epochs (3 needed)')
     # A reading whose runs all failed has no band: the text says so, and the claim is refuted.
     word, text = outcome(inside, self_test, lambda r: [nan] * 3)
     assert (word, text) == ('refuted', '`t`: no run of its 3 seeds trained, so it has no last epochs to compare with')

@@ -113,14 +113,17 @@ def verdict(reported, records, failure=None, metric='test_acc'):
         status = 'not reproduced' if n >= MIN_SEEDS else 'open'
         return status, f'{how_failed(records, say_seeds=True)}, where the report trained{_missing(n)}'
     mean = statistics.fmean(values)
+    # The rule counts failed seeds in the mean and the min..max; say how many there were, since
+    # a min..max that starts at chance holds almost any reported number.
+    mixed = f'; {counted(records, metric)}' if any(failed(r) for r in records) else ''
     if abs(mean - reported) <= TOLERANCE:
         text = f'mean within {TOLERANCE * 100:.1f} points on {_seeds(n)}'
     elif n > 1 and min(values) <= reported <= max(values):
         text = f'the report lies inside our min..max on {_seeds(n)}'
     else:
         status = 'not reproduced' if n >= MIN_SEEDS else 'open'
-        return status, f'mean {(mean - reported) * 100:+.1f} points on {_seeds(n)}{_missing(n)}'
-    return ('reproduced' if n >= MIN_SEEDS else 'open'), text + _missing(n)
+        return status, f'mean {(mean - reported) * 100:+.1f} points on {_seeds(n)}{mixed}{_missing(n)}'
+    return ('reproduced' if n >= MIN_SEEDS else 'open'), text + mixed + _missing(n)
 
 
 def summarize(values):
@@ -174,10 +177,14 @@ def _last_epochs(target, records):
         return (_judged(enough, False),
                 f'no run of its {_seeds(len(records))} trained, so it has no last epochs to compare '
                 f'with{_missing(len(records))}')
+    # The band comes from the seeds that trained only; it needs 3 of them.
+    trained = sum(not failed(r) for r in records)
+    whose = (f'its {_seeds(trained)}' if trained == len(records) else
+             f'the {trained} of its {_seeds(len(records))} that trained,')
     inside = band[0] <= target['reported'] <= band[1]
-    return _judged(enough, inside), (f'{target["reported"]:.4f} lies {"inside" if inside else "outside"} the {band[0]:.4f}..'
-                  f'{band[1]:.4f} of its {_seeds(len(records))} over their last {LAST_EPOCHS} epochs'
-                  f'{_missing(len(records))}')
+    return _judged(trained >= MIN_SEEDS, inside), (
+        f'{target["reported"]:.4f} lies {"inside" if inside else "outside"} the {band[0]:.4f}..'
+        f'{band[1]:.4f} of {whose} over their last {LAST_EPOCHS} epochs{_missing(trained)}')
 
 
 def _seed_spread(target, records):
