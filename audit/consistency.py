@@ -52,16 +52,16 @@ def problems(repo, names):
             shutil.copytree(reports / 'runs' / name, Path(tmp) / 'runs' / name)
             if (reports / f'{name}.ipynb').exists():
                 shutil.copy(reports / f'{name}.ipynb', Path(tmp) / f'{name}.ipynb')
-            fresh = write_report(name, tmp, f'python -m my_utils.repro {name[:2]}').read_text()
+            fresh = write_report(name, tmp, f'python -m audit {name[:2]}').read_text()
             committed = reports / f'{name}.md'
             if not committed.exists() or committed.read_text() != fresh:
                 found.append(f'reports/{name}.md is not what the stored runs give: run '
-                             f'`python -m my_utils.repro {name[:2]} --report-only`')
+                             f'`python -m audit {name[:2]} --report-only`')
             if (reports / f'{name}.ipynb').exists():
                 found += copy_problems(reports / f'{name}.ipynb', committed)
         readme = (repo / 'README.md').read_text()
         table = readme.split(README_START, 1)[-1].split(README_END, 1)[0].strip()
         if table != results_table(reports, names).strip():
             found.append('the README results table is not what the stored runs give: run '
-                         '`python -m my_utils.repro all --report-only`')
+                         '`python -m audit all --report-only`')
     return found

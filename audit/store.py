@@ -3,6 +3,7 @@
 Layout: <runs>/<notebook>/<row>__seed<N>.json. A run is skipped on resume when its file is there.
 A damaged file is moved aside (never deleted) and that one run is trained again.
 """
+import datetime
 import json
 import os
 import re
@@ -65,18 +66,23 @@ class RunStore:
         found = [r for r in found if row is None or r['row'] == row]
         return sorted(found, key=lambda r: (str(r['row']), r['seed']))
 
-    def claim(self, row, seed):
-        """Mark (row, seed) as being trained here, for a second process sharing this notebook.
 
-        Returns the marker's path, or None when another process holds it. Creating a file
-        exclusively is atomic on every OS: no locks or process probing are needed."""
-        marker = self.path(row, seed, 'running')
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            return None
-        return marker
+def record_stop(folder, error):
+    """Keep (or clear, with None) why the last run of a variant stopped before its rows: a data
+    set that is not on the machine, with the name the library's DataError carries."""
+    path = Path(folder) / 'last_error.json'
+    if error is None:
+        path.unlink(missing_ok=True)
+        return
+    write_json(path, {'error': f'{type(error).__name__}: {error}',
+                      'dataset': getattr(error, 'dataset', None),
+                      'date': datetime.datetime.now().isoformat(timespec='seconds')})
+
+
+def last_stop(folder):
+    """What record_stop kept: a dict with 'error' and 'dataset', or None."""
+    path = Path(folder) / 'last_error.json'
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def _read(path):

@@ -1,20 +1,20 @@
-"""The five coursework models, one builder per notebook, for the benchmark and the tests.
+"""The five coursework networks: the one definition the audit trains and the benchmark times.
 
-Each notebook builds its model cell by cell (that is the lesson); these builders produce the
-same module tree -- same classes, order and names -- so `str(net_XX())` is what the notebook's
-`print(net)` shows, and tests/test_models.py checks that against the committed notebooks.
-Options are the notebooks' own `make_net` options; anything else (03's `width`, 05's
-`hidden`) exists for the benchmark and keeps the notebook's value by default.
+Each lesson builds its network cell by cell; tests/test_lessons.py checks that the lesson's
+network equals the one built here (same parameters, same outputs). Options are the readings
+the audit trains (01's patch size 4, 02's TF32 layers, 04's batch norm over rows); 03's `width`
+and 05's `hidden` exist for the benchmark and keep the report's value by default.
 """
 from collections import OrderedDict
 
+import torch
 from torch import nn
 from torch.nn import functional as F
 
 from my_utils.layers import MeanPool, Transpose
 
-__all__ = ['net_01', 'net_02', 'net_03', 'net_04', 'net_05',
-           'Residual', 'MixedConvBlock', 'Stage', 'Patches', 'FeatureBatchNorm']
+__all__ = ['net_01', 'net_02', 'net_03', 'net_04', 'net_05', 'Residual', 'MixedConvBlock',
+           'Stage', 'Patches', 'FeatureBatchNorm', 'TF32Linear', 'to_tf32']
 
 
 # ---------------------------------------------------------------- 01: conv-stem mixer
@@ -54,19 +54,49 @@ def net_01(patch_size=2, residual=False, channels=20, mlp_dim=160, n_blocks=3):
 
 # ---------------------------------------------------------------- 02: two-MLP unfold (seed 001)
 
-def net_02(dropout=None):
+def net_02(dropout=None, linear=nn.Linear):
     """14x14 unfold -> MLP over pixels -> transpose -> MLP over the 4 patches -> mean.
 
-    dropout=None is the report's model (its Dropout was never applied)."""
-    mlp1 = [nn.Linear(196, 784), nn.ReLU(), nn.Linear(784, 200)]
+    dropout=None is the report's model (its Dropout was never applied); linear=TF32Linear is
+    the reading that its GPU multiplied in TF32."""
+    mlp1 = [linear(196, 784), nn.ReLU(), linear(784, 200)]
     if dropout:
         mlp1.append(nn.Dropout(dropout))
     return nn.Sequential(OrderedDict(
         stem=nn.Sequential(nn.Unfold(kernel_size=14, stride=14), Transpose(1, 2)),
         mlp1=nn.Sequential(*mlp1),
         swap=Transpose(1, 2),
-        mlp2=nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 10)),
+        mlp2=nn.Sequential(linear(4, 64), nn.ReLU(), linear(64, 10)),
         head=MeanPool(1)))
+
+
+def to_tf32(t):
+    """Keep the sign, the 8 exponent bits and the first 10 mantissa bits (what a tensor core
+    reads of a float32 in TF32 mode); the low 13 bits are dropped, rounding towards zero."""
+    return (t.contiguous().view(torch.int32) & -0x2000).view(torch.float32)
+
+
+class TF32Product(torch.autograd.Function):
+    """x @ w.T from TF32 factors, summed in float32; the backward's two products likewise."""
+
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        return to_tf32(x) @ to_tf32(w).T
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        g = to_tf32(grad)
+        grad_w = g.reshape(-1, g.shape[-1]).T @ to_tf32(x).reshape(-1, x.shape[-1])
+        return g @ to_tf32(w), grad_w
+
+
+class TF32Linear(nn.Linear):
+    """nn.Linear multiplying in TF32 on any device (a CPU has no switch for it)."""
+
+    def forward(self, x):
+        return TF32Product.apply(x, self.weight) + self.bias
 
 
 # ---------------------------------------------------------------- 03: CIFAR-10 mixed-conv blocks
@@ -150,19 +180,23 @@ class FeatureBatchNorm(nn.BatchNorm1d):
         return super().forward(x.transpose(1, 2)).transpose(1, 2)
 
 
-def net_04(bn=False, dropout=0.0):
-    """The report's first model is net_04(); its final set-up is net_04(bn=True, dropout=0.01)."""
-    def linear(i, o):  # a Linear layer, and a batch norm after it when bn
-        return [nn.Linear(i, o)] + ([FeatureBatchNorm(o)] if bn else [])
+def net_04(bn=False, dropout=0.0, bn_over='features'):
+    """The report's first model is net_04(); its final set-up is net_04(bn=True, dropout=0.01).
+
+    bn_over='rows' is a reading of step 8: BatchNorm1d over dimension 1 of (batch, rows, features)."""
+    def linear(i, o, rows):  # a Linear layer, and a batch norm after it when bn
+        if not bn:
+            return [nn.Linear(i, o)]
+        return [nn.Linear(i, o), FeatureBatchNorm(o) if bn_over == 'features' else nn.BatchNorm1d(rows)]
 
     def act():  # fresh modules for each MLP
         return [nn.ReLU()] + ([nn.Dropout(dropout)] if dropout else [])
 
-    mlp1 = nn.Sequential(Transpose(1, 2), *linear(4, 128), *act(), *linear(128, 64),
+    mlp1 = nn.Sequential(Transpose(1, 2), *linear(4, 128, 256), *act(), *linear(128, 64, 256),
                          Transpose(1, 2))
-    mlp2 = nn.Sequential(*linear(256, 32), *act(), *linear(32, 16))
+    mlp2 = nn.Sequential(*linear(256, 32, 64), *act(), *linear(32, 16, 64))
     return nn.Sequential(OrderedDict(
-        stem=nn.Sequential(Patches(14), *linear(196, 256)),
+        stem=nn.Sequential(Patches(14), *linear(196, 256, 4)),
         backbone=nn.Sequential(mlp1, mlp2),
         classifier=nn.Sequential(MeanPool(1), nn.Linear(16, 10))))
 

@@ -21,13 +21,17 @@ def fingerprint(setup):
 
 
 def commit(repo):
-    """The checkout's commit, with '+dirty' when tracked files differ from it; None outside git."""
+    """The checkout's commit, with '+dirty' when tracked files differ from it; outside git (a GPU
+    machine gets the working tree only) the commit the caller names in AUDIT_COMMIT, else None."""
+    if os.environ.get('AUDIT_COMMIT'):
+        return os.environ['AUDIT_COMMIT']
+
     def git(*args):
         return subprocess.run(['git', '-C', str(repo), *args], capture_output=True, text=True,
                               timeout=30).stdout.strip()
     try:
         head = git('rev-parse', 'HEAD')
-        dirty = git('status', '--porcelain', '--untracked-files=no', '--', 'my_utils', 'notebooks')
+        dirty = git('status', '--porcelain', '--untracked-files=no', '--', 'my_utils', 'audit')
     except (OSError, subprocess.SubprocessError):
         return None
     return (head + ('+dirty' if dirty else '')) or None
