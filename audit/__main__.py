@@ -33,7 +33,8 @@ class Command:
 
     @property
     def reports(self):
-        return self.repo / 'reports'
+        """Where reports go: beside the runs folder (reports/ for reports/runs)."""
+        return Path(self.settings.runs).parent
 
 
 def find_repo(start):
@@ -130,7 +131,7 @@ def main(argv=None):
             for module in modules:
                 write_outputs(cmd, module.NAME, copy=False)
         return 130
-    if not cmd.train_only and not cmd.settings.quick:
+    if not cmd.train_only and not cmd.settings.quick and cmd.reports == cmd.repo / 'reports':
         from .report import update_tables
         update_tables(cmd.repo)
     return 1 if failed else 0
@@ -143,7 +144,7 @@ def write_outputs(cmd, name, copy):
         return
     if copy:
         from .execute import execute_copy
-        error = execute_copy(name, cmd.repo, cmd.settings)
+        error = execute_copy(name, cmd.repo, cmd.reports, cmd.settings)
         print(f'== executed copy: reports/{name}.ipynb' + (f' (stopped: {error})' if error else ''),
               flush=True)
     print(f'== report: {write_report(name, cmd.reports)}', flush=True)

@@ -15,10 +15,10 @@ from pathlib import Path
 from .store import RunStore
 
 
-def execute_copy(name, repo, settings):
-    """Execute audit/notebooks/<name>.ipynb into reports/<name>.ipynb; returns the error, or None."""
+def execute_copy(name, repo, reports, settings):
+    """Execute audit/notebooks/<name>.ipynb into <reports>/<name>.ipynb; returns the error, or None."""
     notebook = Path(repo) / 'audit' / 'notebooks' / f'{name}.ipynb'
-    copy = Path(repo) / 'reports' / f'{name}.ipynb'
+    copy = Path(reports) / f'{name}.ipynb'
     shown = type(settings)(**{**vars(settings), 'stored_only': True, 'quick': False})
     env = {**os.environ, **shown.to_env(), 'PYTHONPATH': str(repo)}
     child = subprocess.Popen([sys.executable, '-m', 'audit.execute', str(notebook), str(copy)],

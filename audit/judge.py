@@ -125,6 +125,9 @@ def summarize(lab, figure=None):
         'short': _short(lab, rows), 'provenance': _provenance(lab),
         'figure': figure}
     summary['counts_sentence'] = _counts_sentence(summary['counts'])
+    if not_yet:
+        summary['counts_sentence'] = (f"Not yet run: {not_yet['why']} ({summary['counts']['reported']} reported "
+                                      f"rows and {len(summary['other_numbers'])} other reported numbers)")
     summary['intro'] = _intro(lab, summary)
     return summary
 
@@ -232,8 +235,8 @@ def _short(lab, rows):
     short = []
     for r in rows:
         spec = lab.rows[r['row']]
-        needed = max(spec.get('seeds') or 0, rule.MIN_SEEDS)
-        if r['n'] < needed and not (spec.get('needs') == 'cuda' and False):
+        needed = max(spec.get('seeds_run') or spec.get('seeds') or 0, rule.MIN_SEEDS)
+        if r['n'] < needed:
             gpu = ' --device cuda' if spec.get('needs') == 'cuda' else ''
             short.append({'row': r['row'], 'stored': r['n'], 'needed': needed,
                           'command': f'python -m audit {lab.name[:2]} --rows "{r["row"]}"{gpu}'})

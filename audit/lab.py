@@ -18,19 +18,19 @@ from .store import RunStore, write_json
 
 
 def row(row_id, setup, reported=None, *, failure=None, metric='test_acc', seeds=None,
-        explains=None, claim=None, note='', reported_train=None, needs=None, declared=None,
+        seeds_run=None, explains=None, claim=None, note='', reported_train=None, needs=None, declared=None,
         **options):
     """One row: its id, what it changes (words), the reported number (None: beyond the report).
 
     failure: 'nan' or 'chance' when the report's run failed. metric: 'test_acc' (last epoch),
     'best_test_acc', or {'best_of_epochs': [5, 10, 15]}. seeds: seeds declared for the row (3 when
-    None). explains/claim: a reading, trained to explain the row(s) `explains` (an id or a list),
+    None); seeds_run: seeds run since, when more were added after its verdict was known. explains/claim: a reading, trained to explain the row(s) `explains` (an id or a list),
     and what it claims. needs='cuda': trains only on a CUDA GPU. declared: when a reading was
     declared, 'YYYY-MM-DD HH:MM commit' (post hoc when after its row's first result). options: the
     keyword arguments of the variant's train function for this row."""
     explains = [explains] if isinstance(explains, str) else list(explains or [])
     return {'row': row_id, 'setup': setup, 'reported': reported, 'failure': failure,
-            'metric': metric, 'seeds': seeds, 'explains': explains, 'claim': claim, 'note': note,
+            'metric': metric, 'seeds': seeds, 'seeds_run': seeds_run, 'explains': explains, 'claim': claim, 'note': note,
             'reported_train': reported_train, 'needs': needs, 'declared': declared, 'options': options}
 
 
@@ -68,7 +68,7 @@ class Lab:
 
     def __repr__(self):
         mode = 'quick (a subset, 1 epoch: checks the code, judges nothing)' if self.quick else 'full'
-        where = self.store.folder or 'memory (nothing is written)'
+        where = f'runs/{self.store.folder.name}/' if self.store.folder else 'memory (nothing is written)'
         extra = '; stored runs only' if self.settings.stored_only else ''
         return f'{self.name}: {mode} mode, {self.settings.num_seeds} seed(s) a row; runs in {where}{extra}'
 
@@ -98,7 +98,7 @@ class Lab:
             if spec.get('needs') == 'cuda' and self.settings.device_type != 'cuda':
                 print(f"{spec['row']}: trains on a CUDA GPU only; skipped here")
                 continue
-            seeds = 1 if self.quick else max(spec['seeds'] or 0, self.settings.seeds)
+            seeds = 1 if self.quick else max(spec.get('seeds_run') or spec['seeds'] or 0, self.settings.seeds)
             only = self.settings.seed
             for seed in ([only] if only is not None else range(seeds)):
                 self._run(self.rows[spec['row']], seed, lambda: train(**spec['options']))

@@ -158,7 +158,7 @@ def _judge_number(reported, n, k, values):
     if len(values) < MIN_SEEDS:
         return 'open', f'{len(values)} of {n} seeds trained ({MIN_SEEDS} needed)', n + MIN_SEEDS - len(values)
     off = (statistics.fmean(values) - reported) * 100
-    if abs(off) <= TOLERANCE * 100:
+    if abs(off) <= TOLERANCE * 100 + 1e-9:  # 'within' includes 1.5 itself, which floats may overshoot
         return 'reproduced', f'mean within {TOLERANCE * 100:.1f} points ({off:+.1f})', None
     if min(values) <= reported <= max(values):
         return 'reproduced', f'inside min..max (mean {off:+.1f} points)', None
@@ -172,7 +172,7 @@ def _judge_failure(reported, n, k, values):
         return 'reproduced', f'{k} of {n} fail', None
     if k:
         return 'consistent', f'{k} of {n} fail (fewer than half)', None
-    if n < 4:
+    if n < NONE_FAIL_SEEDS:
         return 'open', f'none of {n} fail ({NONE_FAIL_SEEDS} seeds needed)', NONE_FAIL_SEEDS
     return 'not reproduced', f'none of {n} fail', None
 
@@ -241,9 +241,10 @@ class Explanation:
 def explain(target_spec, target_verdict, readings):
     """The explanation of a row that does not reproduce; readings: [(reading_spec, Fit), ...].
 
-    Our reading of SPEC where it is silent: two fits make the row consistent with several whatever an open
-    rival (or the row as written, still open) later shows; a fit beside a 'consistent' rival (a failure both show) is consistent with
-    several, not explained, since the rival is not a 'does not fit'."""
+    Our reading of SPEC where it is silent: two fits make the row consistent with several whatever an
+    open rival (or the row as written, still open) later shows; a fit beside a 'consistent' rival (a
+    failure both show) is consistent with several, not explained, since the rival is not a 'does not
+    fit'; a row whose own verdict is open has its explanation open too."""
     if target_verdict.status in ('reproduced', 'measured'):
         return None
     if any(spec['row'] == target_spec['row'] for spec, _ in readings):

@@ -20,6 +20,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .arguments import is_int, is_number
+
 __all__ = ['RandomCrop', 'RandomHorizontalFlip', 'RandomTranslate', 'RandomErasing']
 
 
@@ -27,15 +29,14 @@ def _pair(value, name):
     """int or (h, w) -> (h, w) of positive ints."""
     pair = (value, value) if isinstance(value, numbers.Integral) else value
     if (not isinstance(pair, (tuple, list)) or len(pair) != 2
-            or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0
-                       for v in pair)):
+            or not all(is_int(v, minimum=1) for v in pair)):
         raise ValueError(f'{name} must be a positive int or a pair (height, width) of positive '
                          f'ints, e.g. 28 or (28, 28); got {value!r}')
     return int(pair[0]), int(pair[1])
 
 
 def _probability(p, name='p'):
-    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
+    if not is_number(p, 0, 1):
         raise ValueError(f'{name} must be a probability between 0 and 1, got {p!r}')
     return float(p)
 
@@ -43,7 +44,7 @@ def _probability(p, name='p'):
 def _range(value, name, upper=None):
     """(low, high) with 0 < low <= high (<= upper) -> tuple of floats."""
     ok = (isinstance(value, (tuple, list)) and len(value) == 2
-          and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value)
+          and all(is_number(v) for v in value)
           and 0 < value[0] <= value[1] and (upper is None or value[1] <= upper))
     if not ok:
         bound = f' <= {upper:g}' if upper is not None else ''
@@ -79,7 +80,7 @@ class RandomCrop(nn.Module):
     def __init__(self, size, padding=0):
         super().__init__()
         self.size = _pair(size, 'size')
-        if isinstance(padding, bool) or not isinstance(padding, numbers.Integral) or padding < 0:
+        if not is_int(padding, minimum=0):
             raise ValueError(f'padding must be an int >= 0 (pixels added on each side), '
                              f'got {padding!r}')
         self.padding = int(padding)
@@ -132,8 +133,7 @@ class RandomTranslate(nn.Module):
     def __init__(self, max_fraction=0.1):
         super().__init__()
         fr = max_fraction if isinstance(max_fraction, (tuple, list)) else (max_fraction,) * 2
-        if len(fr) != 2 or not all(isinstance(f, numbers.Real) and not isinstance(f, bool)
-                                   and 0 <= f <= 1 for f in fr):
+        if len(fr) != 2 or not all(is_number(f, 0, 1) for f in fr):
             raise ValueError(f'max_fraction must be a float in [0, 1] or a pair (fx, fy) of them, '
                              f'e.g. 0.1; got {max_fraction!r}')
         self.max_fraction = (float(fr[0]), float(fr[1]))
@@ -173,8 +173,7 @@ class RandomErasing(nn.Module):
         self.p = _probability(p)
         self.scale = _range(scale, 'scale', upper=1.0)
         self.ratio = _range(ratio, 'ratio')
-        if not (value == 'random' or (isinstance(value, numbers.Real)
-                                      and not isinstance(value, bool))):
+        if not (value == 'random' or is_number(value)):
             raise ValueError(f"value must be a number or 'random', got {value!r}")
         self.value = value
 

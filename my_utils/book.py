@@ -4,7 +4,6 @@
 Same names, signatures and printed lines as d2l; mistakes give one clear error instead.
 """
 import hashlib
-import numbers
 import os
 import tarfile
 import urllib.request
@@ -14,7 +13,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .arguments import is_int
 from .datasets import DataError, _short
+from .evaluation import _batch_size, _evaluating, _loss_sum_and_mean, _module_device, _to
 from .utils import Accumulator
 
 __all__ = ['evaluate_loss', 'DATA_HUB', 'DATA_URL', 'download', 'download_extract', 'download_all',
@@ -23,42 +24,25 @@ __all__ = ['evaluate_loss', 'DATA_HUB', 'DATA_URL', 'download', 'download_extrac
 
 # ---- 4.4 / 4.5: the loss of a model over a data set -----------------------------------------
 
-def _param_device(net):
-    if isinstance(net, nn.Module):
-        for t in (*net.parameters(), *net.buffers()):
-            return t.device
-    return None
-
-
 def evaluate_loss(net, data_iter, loss):
     """Evaluate the loss of a model on the given dataset (the mean loss per example).
 
     As d2l, but under no_grad and eval() (restored after), on the net's device, and for a loss
     with any reduction ('none', 'mean' or 'sum')."""
-    device = _param_device(net)
-    modes = [(m, m.training) for m in net.modules()] if isinstance(net, nn.Module) else []
-    if modes:
-        net.eval()
+    device = _module_device(net)
     metric = Accumulator(2)  # sum of losses, no. of examples
-    try:
-        with torch.no_grad():
-            for X, y in data_iter:
-                if device is not None:
-                    X, y = X.to(device), y.to(device)
-                out = net(X)
-                if y.numel() == out.numel():  # regression: d2l reshapes y like the output
-                    y = y.reshape(out.shape)
-                l = loss(out, y)
-                n = len(y) if y.dim() else 1
-                if l.dim():  # reduction='none'
-                    metric.add(l.sum(), l.numel())
-                elif getattr(loss, 'reduction', 'mean') == 'sum':
-                    metric.add(l, n)
-                else:  # a mean over the batch: weigh it by the batch size
-                    metric.add(l * n, n)
-    finally:
-        for module, training in modes:
-            module.training = training
+    with _evaluating(net), torch.no_grad():
+        for X, y in data_iter:
+            X, y = _to(X, device), _to(y, device)
+            out = net(X)
+            if y.numel() == out.numel():  # regression: d2l reshapes y like the output
+                y = y.reshape(out.shape)
+            l = loss(out, y)
+            if l.dim():  # reduction='none': one loss per element (d2l counts l.numel())
+                metric.add(l.sum(), l.numel())
+            else:
+                n = _batch_size(y)
+                metric.add(_loss_sum_and_mean(l, getattr(loss, 'reduction', 'mean'), n)[0], n)
     if metric[1] == 0:
         raise ValueError('evaluate_loss: data_iter gave no examples (an empty data set or a '
                          'used-up generator); pass a DataLoader, e.g. d2l.load_array(...)')
@@ -91,7 +75,8 @@ def download(name, cache_dir=os.path.join('..', 'data')):
     fname = os.path.join(cache_dir, url.split('/')[-1])
     if os.path.exists(cache_dir) and not os.path.isdir(cache_dir):
         raise DataError(f'cache_dir {os.path.abspath(cache_dir)} is a file, not a folder: pass '
-                        f'cache_dir= a folder (default ../data)')
+                        f'cache_dir= a folder (default ../data)', dataset=name,
+                        folder=os.path.abspath(cache_dir), missing=[os.path.basename(fname)])
     stale = os.path.isfile(fname)
     if stale and _sha1(fname) == sha1_hash:
         return fname  # hit cache
@@ -104,10 +89,15 @@ def download(name, cache_dir=os.path.join('..', 'data')):
                if stale else '')
         raise DataError(f'{name}: downloading {url} failed (no network? {_short(err)}). Download it '
                         f'where there is a network and put it at {os.path.abspath(fname)} (sha1 '
-                        f'{sha1_hash}){why}.') from None
+                        f'{sha1_hash}){why}.', dataset=name, folder=os.path.abspath(cache_dir),
+                        missing=[] if stale else [os.path.basename(fname)],
+                        problems={os.path.basename(fname): 'has another sha1'} if stale else {},
+                        ) from None
     if hashlib.sha1(content).hexdigest() != sha1_hash:  # d2l would keep a wrong file silently
         raise DataError(f'{name}: the file downloaded from {url} does not have sha1 {sha1_hash} '
-                        f'(a proxy error page, or the file changed); nothing was written.')
+                        f'(a proxy error page, or the file changed); nothing was written.',
+                        dataset=name, folder=os.path.abspath(cache_dir),
+                        missing=[] if stale else [os.path.basename(fname)])
     os.makedirs(cache_dir, exist_ok=True)
     part = fname + '.part'
     with open(part, 'wb') as f:
@@ -135,7 +125,9 @@ def download_extract(name, folder=None):
                 fp.extractall(base_dir, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
         raise DataError(f'{fname} could not be extracted ({_short(err)}): delete it and call '
-                        f'download_extract({name!r}) again.') from None
+                        f'download_extract({name!r}) again.', dataset=name, folder=base_dir,
+                        problems={os.path.basename(fname): f'could not be extracted ({_short(err)})'}
+                        ) from None
     return os.path.join(base_dir, folder) if folder else data_dir
 
 
@@ -154,7 +146,7 @@ DATA_HUB['kaggle_house_test'] = (DATA_URL + 'kaggle_house_pred_test.csv',
 # ---- 7.6: ResNet ---------------------------------------------------------------------------
 
 def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+    if not is_int(value, minimum=1):
         raise ValueError(f'Residual: {name} must be a positive int, got {value!r}')
     return int(value)
 

@@ -4,9 +4,10 @@ The argument checks run before train_ch6 changes anything (weights, device, layo
 checks replace torch's own errors, which come from deep inside the loss (on CUDA only as
 'device-side assert triggered', which also ends the process's use of the GPU).
 """
-import numbers
 
 import torch
+
+from .arguments import is_int, is_number
 
 
 class LabelOutOfRange(ValueError):
@@ -14,14 +15,12 @@ class LabelOutOfRange(ValueError):
 
 
 def check_num_epochs(num_epochs):
-    if (isinstance(num_epochs, bool) or not isinstance(num_epochs, numbers.Integral)
-            or num_epochs < 1):
+    if not is_int(num_epochs, minimum=1):
         raise ValueError(f'num_epochs must be a whole number >= 1, got {num_epochs!r}')
 
 
 def check_lr(lr, optimizer):
-    if optimizer is None and (isinstance(lr, bool) or not isinstance(lr, numbers.Real)
-                              or not lr > 0):
+    if optimizer is None and not (is_number(lr) and lr > 0):
         raise ValueError(f'lr must be a positive number when no optimizer is given, got {lr!r}')
 
 
@@ -160,10 +159,15 @@ def label_error(low, high, num_classes, shape):
         f'{num_classes - 1} for the model\'s {num_classes} outputs); map them, e.g. y - y.min()')
 
 
-def check_labels(y_hat, y, ignore_index=None):
-    """The first batch's labels against the output width: one host read."""
+def check_labels(y_hat, y, ignore_index=None, label_range=None):
+    """The first batch's labels against the output width: one host read. label_range: the
+    (lowest, highest) label of the whole loader, when it knows it; checked too (no read)."""
     if not class_indices(y_hat, y):
         return
+    if label_range is not None:
+        low, high = label_range
+        if low < 0 or high >= y_hat.shape[1]:
+            raise label_error(low, high, y_hat.shape[1], y_hat.shape)
     # An ignored label (CrossEntropyLoss's ignore_index, -100) counts as class 0, always valid.
     valid = y if ignore_index is None else torch.where(y == ignore_index, 0, y)
     low, high = torch.stack((valid.min(), valid.max())).tolist()

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Subset
 import torchvision
 from torchvision.transforms import functional as TVF
 
+from .arguments import is_int
 from . import augment as aug
 from .fastdata import (DeviceLoader, check_augment, check_batch_size, check_resize,
                        finish_images, normalize_stats)
@@ -44,7 +45,23 @@ KMNIST_CLASSES = ['o', 'ki', 'su', 'tsu', 'na', 'ha', 'ma', 'ya', 're', 'wo']  #
 
 
 class DataError(RuntimeError):
-    """A data set is missing or corrupt; the message says where and how to fix it."""
+    """A data set is missing or corrupt; the message says where and how to fix it.
+
+    Its fields say the same for a program: `dataset` (e.g. 'Fashion-MNIST', or the DATA_HUB
+    name of a file), `folder` (the Path where the files belong, or None), `missing` (a tuple of
+    the file names expected there and absent) and `problems` ({file name: what is wrong with
+    it} for files that are there but unusable).
+    """
+
+    def __init__(self, message, *, dataset=None, folder=None, missing=(), problems=None):
+        super().__init__(message)
+        self.dataset = dataset
+        self.folder = None if folder is None else Path(folder)
+        self.missing = tuple(missing)
+        self.problems = dict(problems or {})
+
+    def __reduce__(self):  # pickling keeps the fields (the default would pass them as args)
+        return type(self), (str(self),), self.__dict__
 
 
 def data_root(root=None):
@@ -252,7 +269,8 @@ def _data_error(spec, root, download, err=None, unreadable=None):
         f'{spec.title} could not be loaded from {folder}: {"; ".join(what)}.\n'
         f'Expected files there: {", ".join(spec.files)}.\n'
         f'To fix: {fix}; or set MY_UTILS_DATA (or pass root=) to a folder that holds '
-        f'{spec.folder}/ with these files.')
+        f'{spec.folder}/ with these files.',
+        dataset=spec.title, folder=folder, missing=missing, problems=corrupt)
 
 
 def _check_folders(spec, root):
@@ -263,11 +281,14 @@ def _check_folders(spec, root):
     for part in ('',) + Path(spec.folder).parts:
         path = path / part
         if path.exists() and not path.is_dir():
+            where = dict(dataset=spec.title, folder=root / spec.folder, missing=spec.files)
             if path == root:
                 raise DataError(f'The data folder {root} is a file, not a folder. Pass root= (or set '
-                                f'MY_UTILS_DATA to) the folder that holds {spec.folder}/, not a file.')
+                                f'MY_UTILS_DATA to) the folder that holds {spec.folder}/, not a file.',
+                                **where)
             raise DataError(f'{path} is a file, not a folder: {spec.title} expects the folder '
-                            f'{root / spec.folder} there. Move or delete that file, or pass another root=.')
+                            f'{root / spec.folder} there. Move or delete that file, or pass another root=.',
+                            **where)
         if path.is_dir() and not os.access(path, os.R_OK | os.X_OK):
             raise _permission_error(spec, path)
     folder = root / spec.folder
@@ -278,9 +299,13 @@ def _check_folders(spec, root):
 
 
 def _permission_error(spec, path):
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
     return DataError(f'{spec.title}: {path} cannot be read (permission denied). Give yourself read '
                      f'access (chmod -R u+rwX {path}), or pass root= (or set MY_UTILS_DATA to) a folder '
-                     f'of your own that holds {spec.folder}/.')
+                     f'of your own that holds {spec.folder}/.',
+                     dataset=spec.title, folder=folder,
+                     problems={} if path.is_dir() else {path.name: 'cannot be read (permission denied)'})
 
 
 def _unpack_gz(spec, folder):
@@ -291,7 +316,8 @@ def _unpack_gz(spec, folder):
         if gz.is_file() and not target.exists():
             if gz.stat().st_size == 0:
                 raise DataError(f'{gz} {_EMPTY}. Delete it and download it again, or place the '
-                                f'unpacked {name} in {folder}.')
+                                f'unpacked {name} in {folder}.', dataset=spec.title, folder=folder,
+                                missing=[name], problems={gz.name: _EMPTY})
             part = folder / (name + '.part')
             try:  # via a temporary name, so an interrupted unpack leaves no truncated file
                 with gzip.open(gz) as src, open(part, 'wb') as dst:
@@ -300,7 +326,9 @@ def _unpack_gz(spec, folder):
             except (OSError, EOFError) as err:
                 part.unlink(missing_ok=True)
                 raise DataError(f'{gz} could not be unpacked ({_short(err)}). Delete it, or '
-                                f'unpack it by hand into {folder}.') from None
+                                f'unpack it by hand into {folder}.', dataset=spec.title, folder=folder,
+                                missing=[name],
+                                problems={gz.name: f'could not be unpacked ({_short(err)})'}) from None
 
 
 def _dataset(spec, root, train, download):
@@ -323,7 +351,9 @@ def _dataset(spec, root, train, download):
     targets = torch.as_tensor(ds.targets)
     if len(targets) != len(ds.data) or (len(targets) and (targets.min() < 0 or targets.max() > 9)):
         raise DataError(f'{spec.title} in {root / spec.folder} is corrupt: labels must be 0..9, one '
-                        f'per image. Delete the files and load again with download=True.')
+                        f'per image. Delete the files and load again with download=True.',
+                        dataset=spec.title, folder=root / spec.folder,
+                        problems={'labels': 'not 0..9, one per image'})
     return ds
 
 
@@ -343,7 +373,7 @@ class _SampleTransform:
 def _check_count(n, name):
     if n is None:
         return None
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n <= 0:
+    if not is_int(n, minimum=1):
         raise ValueError(f'{name} must be None (whole split) or a positive int, got {n!r}')
     return int(n)
 
@@ -351,8 +381,7 @@ def _check_count(n, name):
 def _check_workers(num_workers):
     if num_workers is None:
         return None
-    is_int = isinstance(num_workers, numbers.Integral) and not isinstance(num_workers, bool)
-    if not is_int or num_workers < 0:
+    if not is_int(num_workers, minimum=0):
         raise ValueError(f'num_workers must be None (automatic) or an int >= 0, got {num_workers!r}')
     return int(num_workers)
 

@@ -1,4 +1,5 @@
-"""Accuracy and its helpers: counting correct predictions on the device, in eval mode."""
+"""Accuracy and its helpers: counting correct predictions on the device, in eval mode, and a
+batch's loss as a sum and a mean whatever the loss's reduction (chapters 3 and 6 share them)."""
 import contextlib
 
 import torch
@@ -39,6 +40,15 @@ def _num_correct(y_hat, y):
             y = y.argmax(dim=1)
         y_hat = y_hat.argmax(dim=1)
     return (y_hat.type(y.dtype) == y).sum()  # an int64 count whatever the label dtype
+
+
+def _loss_sum_and_mean(l, reduction, n):
+    """(sum over the batch, mean over the batch) of a loss given per example or reduced."""
+    if l.dim() == 0:
+        if reduction == 'sum':
+            return l, l / n
+        return l * n, l  # 'mean' (or a plain function returning the mean)
+    return l.sum(), l.mean()
 
 
 @contextlib.contextmanager

@@ -5,12 +5,13 @@ uint8.  Keeping them there and converting one batch at a time removes the per-sa
 PIL/ToTensor work and the host->device copies that dominate small-model training.
 """
 import math
-import numbers
 
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 import torchvision.transforms.v2.functional as TF
+
+from .arguments import is_int
 
 __all__ = ['DeviceLoader']
 
@@ -18,8 +19,7 @@ __all__ = ['DeviceLoader']
 # ---- argument checks shared with datasets.py -------------------------------------------
 
 def check_batch_size(batch_size):
-    if (isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral)
-            or batch_size <= 0):
+    if not is_int(batch_size, minimum=1):
         raise ValueError(f'batch_size must be a positive integer (e.g. 256), got {batch_size!r}')
     return int(batch_size)
 
@@ -28,11 +28,10 @@ def check_resize(resize):
     """None, int (shorter side) or (height, width) -> None or a list for TF.resize."""
     if resize is None:
         return None
-    if isinstance(resize, numbers.Integral) and not isinstance(resize, bool) and resize > 0:
+    if is_int(resize, minimum=1):
         return [int(resize)]
     if (isinstance(resize, (tuple, list)) and len(resize) == 2
-            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0
-                    for v in resize)):
+            and all(is_int(v, minimum=1) for v in resize)):
         return [int(resize[0]), int(resize[1])]
     raise ValueError(f'resize must be None, a positive int (e.g. 224) or a pair (height, width) '
                      f'of positive ints; got {resize!r}')
@@ -136,6 +135,7 @@ class DeviceLoader:
     ((mean, std)).  With ``shuffle`` the order is redrawn every epoch (CPU randperm --
     seeded by ``seed`` or else by torch's global RNG -- moved to the device).  With
     shuffle off it yields the same tensors as the classic DataLoader path.
+    ``label_range``: (lowest, highest) label, read once when built (None without labels).
     """
 
     def __init__(self, images, labels, batch_size, *, shuffle=False, device=None, augment=None,
@@ -153,7 +153,12 @@ class DeviceLoader:
             raise ValueError(f'device={device!r} cannot be used here ({str(err).splitlines()[0]}); '
                              f'pass "cpu", a device from my_utils.try_gpu(), or device=None for a '
                              f'classic DataLoader') from None
-        self.labels = labels.to(self.device, torch.int64)
+        # The labels' range, read once here (on the host, before they move): train_ch6 checks
+        # it against the model's outputs instead of checking every batch on the device.
+        labels = labels.to(torch.int64)
+        self.label_range = (tuple(torch.stack((labels.min(), labels.max())).tolist())
+                            if len(labels) else None)
+        self.labels = labels.to(self.device)
         self.dataset = TensorDataset(self.images, self.labels)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)

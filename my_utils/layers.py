@@ -1,14 +1,14 @@
 """Small layers that let a notebook write a patch/mixer model as one nn.Sequential."""
-import numbers
 
 from torch import nn
 
+from .arguments import is_int
+
 
 def _check_dim(value, name, allow_tuple=False):
-    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    ok = is_int(value)
     if allow_tuple and isinstance(value, (tuple, list)):
-        ok = len(value) > 0 and all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
-                                    for v in value)
+        ok = len(value) > 0 and all(is_int(v) for v in value)
         value = tuple(int(v) for v in value) if ok else value
     if not ok:
         kind = 'an int or a tuple of ints' if allow_tuple else 'an int'

@@ -1,11 +1,11 @@
 """Plots: d2l's helpers, and an Animator that redraws one figure in place in a notebook."""
 import io
-import numbers
 
 import matplotlib
 from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 
+from .arguments import is_int
 from .devices import _in_notebook
 
 
@@ -82,7 +82,7 @@ def _as_image(img):
 
 def _check_grid(imgs, num_rows, num_cols, titles):
     for name, n in (('num_rows', num_rows), ('num_cols', num_cols)):
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n <= 0:
+        if not is_int(n, minimum=1):
             raise ValueError(f'show_images: {name} must be a positive int, got {n!r}')
     shown = min(len(imgs), num_rows * num_cols)  # d2l draws the first num_rows * num_cols
     if titles is not None and len(titles) < shown:

@@ -1,9 +1,9 @@
-"""Training loops: d2l's chapter 3 helpers, fixed, and every training name `mu.` has.
+"""d2l's chapter 3 training helpers, fixed; chapter 6's loop is train6.py (this module does not
+use it).
 
 The d2l names, signatures and printed lines are kept, so book code runs unchanged with
-`import my_utils as d2l`. The parts live in modules with one job each, re-exported here:
-evaluation (accuracy), initializers (init_weights), history (History), checks (the errors for
-bad inputs), progress (the in-epoch progress line) and train6 (train_ch6 and its step).
+`import my_utils as d2l`. The shared parts live in modules with one job each: evaluation
+(accuracy, a batch's loss), history (History), checks (the errors for bad inputs).
 What differs from d2l v0.14 (each one is tested):
 
 - evaluation runs under `torch.no_grad()` in eval mode and puts every module back in the
@@ -11,10 +11,7 @@ What differs from d2l v0.14 (each one is tested):
 - `train_epoch_ch3` takes a loss with reduction 'none' or 'mean' with either a torch
   optimizer (the mean is backpropagated) or a d2l updater such as `sgd(params, lr, batch_size)`
   (the sum is backpropagated and `updater(batch_size)` called, as d2l does);
-- `train_ch3` does not assert on the results;
-- `train_ch6` shows its progress inside each epoch, keeps its metrics on the device (a few
-  host syncs per epoch), checks its inputs before it changes anything, stops on a non-finite
-  loss, keeps the finished epochs on any error (`err.history`), and returns a `History`.
+- `train_ch3` does not assert on the results.
 """
 import math
 
@@ -22,12 +19,10 @@ import torch
 from torch import nn
 
 from .checks import check_num_epochs, empty_error
-from .evaluation import (_batch_size, _evaluating, _module_device, _num_correct, _to, accuracy,
-                         evaluate_accuracy, evaluate_accuracy_gpu)
-from .history import History, TrainingDiverged
-from .initializers import init_weights
+from .evaluation import (_batch_size, _evaluating, _loss_sum_and_mean, _module_device,
+                         _num_correct, _to, accuracy, evaluate_accuracy, evaluate_accuracy_gpu)
+from .history import History, TrainingDiverged  # noqa: F401 (my_utils.training.History)
 from .plotting import Animator
-from .train6 import EpochTotals, _loss_sum_and_mean, compile_model, train_ch6, train_step
 
 
 def train_epoch_ch3(net, train_iter, loss, updater):
@@ -109,5 +104,4 @@ def predict_ch3(net, test_iter, n=6):
 
 
 __all__ = ['accuracy', 'evaluate_accuracy', 'train_epoch_ch3', 'train_ch3', 'predict_ch3',
-           'evaluate_accuracy_gpu', 'init_weights', 'train_ch6', 'train_step', 'EpochTotals',
-           'compile_model', 'History', 'TrainingDiverged']
+           'evaluate_accuracy_gpu']

@@ -234,11 +234,14 @@ def test_download_without_network_says_where_to_put_the_file(monkeypatch, tmp_pa
     assert f'put it at {cache / "kaggle_house_pred_train.csv"}' in msg
     assert '585e9cc93e70b39160e7921475f9bcd7d31219ce' in msg
     assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert (info.value.dataset, info.value.folder, info.value.missing) == (
+        'kaggle_house_train', cache, ('kaggle_house_pred_train.csv',))
     assert not cache.exists()  # nothing was created
     (cache).mkdir()
     (cache / 'kaggle_house_pred_train.csv').write_text('not the real file')
-    with pytest.raises(d2l.DataError, match='the file there now has another sha1'):
+    with pytest.raises(d2l.DataError, match='the file there now has another sha1') as info:
         d2l.download('kaggle_house_train', cache_dir=str(cache))
+    assert info.value.missing == () and list(info.value.problems) == ['kaggle_house_pred_train.csv']
 
 
 def test_download_mistakes(monkeypatch, tmp_path):

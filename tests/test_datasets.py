@@ -1,6 +1,7 @@
 """datasets.py: data root, real Fashion-MNIST facts, fake KMNIST / CIFAR-10, options, clear errors."""
 import gzip
 import os
+import pickle
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -197,6 +198,13 @@ def test_missing_files_without_network(monkeypatch, tmp_path, load, folder, file
     assert all(f in msg for f in files) and 'MY_UTILS_DATA' in msg
     assert 'downloading failed (no network?' in msg and 'simulated by the test' in msg
     _clean(info.value)
+    # The same facts as fields, for a program (a lesson's stand-in, a check script) to read.
+    err = info.value
+    assert err.dataset in msg and err.folder == tmp_path / folder
+    assert set(files) <= set(err.missing) and err.problems == {}
+    again = pickle.loads(pickle.dumps(err))
+    assert (str(again), again.dataset, again.folder, again.missing) == (msg, err.dataset,
+                                                                         err.folder, err.missing)
     with pytest.raises(DataError, match=r'nothing was downloaded \(download=False\)'):
         load(64, root=tmp_path, download=False, device='cpu')
 
@@ -219,8 +227,10 @@ def test_label_count_mismatch_and_bad_labels(tmp_path):
     path = raw / 't10k-labels-idx1-ubyte'
     b = path.read_bytes()
     path.write_bytes(b[:4] + (19).to_bytes(4, 'big') + b[8:-1])
-    with pytest.raises(DataError, match='t10k-labels-idx1-ubyte holds 19 labels for 20 images'):
+    with pytest.raises(DataError, match='t10k-labels-idx1-ubyte holds 19 labels for 20 images') as info:
         load_data_kmnist(8, root=tmp_path)
+    assert info.value.problems == {'t10k-labels-idx1-ubyte': 'holds 19 labels for 20 images'}
+    assert info.value.missing == () and info.value.folder == raw
     path.write_bytes(b[:8] + bytes([42]) + b[9:])
     with pytest.raises(DataError, match=r'labels must be 0..9'):
         load_data_kmnist(8, root=tmp_path)

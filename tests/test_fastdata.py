@@ -156,7 +156,7 @@ def test_training_on_the_fast_path_reaches_the_classic_accuracy():
     # on 6,000 real images reaches about 0.80 in 5 epochs; the test accuracy of single epochs
     # moves by +-0.03 with the order, so the best epoch of each run is compared.
     from torch import nn
-    from my_utils.training import train_ch6
+    from my_utils.train6 import train_ch6
     from my_utils.utils import set_seed
     kw = dict(n_train=6000, n_test=2000)
     best = {}

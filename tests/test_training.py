@@ -13,13 +13,14 @@ import sys
 import pytest
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import DataLoader, TensorDataset
 
 import my_utils as d2l
-from my_utils import train6, training
-from my_utils.training import (History, TrainingDiverged, accuracy, evaluate_accuracy,
-                               evaluate_accuracy_gpu, init_weights, predict_ch3, train_ch3,
-                               train_ch6, train_epoch_ch3)
+from my_utils import train6, training, trainsetup, watchers
+from my_utils.train6 import History, TrainingDiverged, init_weights, train_ch6
+from my_utils.training import (accuracy, evaluate_accuracy, evaluate_accuracy_gpu, predict_ch3,
+                               train_ch3, train_epoch_ch3)
 
 FINAL_LOSS = re.compile(r'^loss (\d+\.\d{3}|nan|inf), train acc \d\.\d{3}, test acc \d\.\d{3}$')
 SPEED = re.compile(r'^\d+\.\d examples/sec on cpu$')
@@ -204,6 +205,16 @@ def test_train_ch3_concise_with_torch_optimizer():
     assert evaluate_accuracy(net, test) > 0.5
 
 
+def test_chapter_3_helpers_do_not_use_chapter_6s_loop():
+    # training.py (chapter 3) and book.py share evaluation.py's helpers with train6.py, but do
+    # not import it: chapter 3 reads without chapter 6.
+    import ast
+    for module in (training, d2l.book):
+        tree = ast.parse(open(module.__file__).read())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert 'train6' not in imported and 'evaluation' in imported, module.__name__
+
+
 def test_train_ch3_bad_num_epochs():
     train, test = loaders()
     with pytest.raises(ValueError, match='num_epochs must be a whole number >= 1, got 0'):
@@ -342,7 +353,7 @@ def test_animator_gets_five_points_per_epoch(monkeypatch):
         def add(self, x, y):
             calls.append(('add', x, tuple(v is None for v in y)))
 
-    monkeypatch.setattr(train6, 'Animator', FakeAnimator)
+    monkeypatch.setattr(watchers, 'Animator', FakeAnimator)
     train, test = loaders(batch_size=16)  # 16 batches per epoch: points after 3, 6, 10, 13, 16
     train_ch6(mlp(), train, test, 3, 0.1, device='cpu', verbose=False)
     mid = (False, False, True)
@@ -660,7 +671,7 @@ def test_compile_without_a_cpp_compiler_is_noted_and_ignored(capsys, monkeypatch
     assert h.status == 'finished'
 
 
-@pytest.mark.skipif(not train6._have_cxx_compiler(), reason='needs a C++ compiler')
+@pytest.mark.skipif(not trainsetup._have_cxx_compiler(), reason='needs a C++ compiler')
 def test_compile_on_cpu_trains_like_eager(capsys):
     # Compiled C++ kernels round differently, so the runs agree closely, not bit for bit.
     train, test = loaders()
@@ -738,10 +749,10 @@ def test_train_step_and_epoch_totals_match_a_plain_loop():
     opt_ours = torch.optim.SGD(ours.parameters(), lr=0.1)
     opt_plain = torch.optim.SGD(plain.parameters(), lr=0.1)
     loss = nn.CrossEntropyLoss()
-    totals = training.EpochTotals('cpu')
+    totals = train6.EpochTotals('cpu')
     loss_sum = correct = seen = 0
     for X, y in train:
-        training.train_step(ours, X, y, loss, opt_ours, totals)
+        train6.train_step(ours, X, y, loss, opt_ours, totals)
         opt_plain.zero_grad()
         y_hat = plain(X)
         l = loss(y_hat, y)
@@ -983,26 +994,116 @@ def test_a_negative_label_in_the_first_batch():
         train_ch6(mlp(), train, test, 1, 0.1, **quiet())
 
 
-def test_the_device_side_label_guard_costs_no_read_and_names_the_batch():
-    # The accelerator path (checked here on the CPU): labels are clamped for the loss, their
-    # range kept on the device, and the epoch's read raises, naming the first bad batch.
+def test_the_device_side_label_watch_costs_no_read_and_names_the_batch():
+    # For labels that reach train_ch6 already on an accelerator (checked here on the CPU): in
+    # the first epoch they are clamped for the loss, their range kept on the device, and the
+    # epoch's read raises, naming the first bad batch.
     net, loss = mlp(), nn.CrossEntropyLoss()
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     totals = train6.EpochTotals('cpu')
     for X, y in labelled_batches(bad_at=3, bad_label=9):
-        train6.train_step(net, X, y, loss, opt, totals, guard_labels=True)
+        train6.train_step(net, X, totals.watch_labels(y, 4), loss, opt, totals)
     with pytest.raises(ValueError, match=r'^batch 3: the labels go up to 9, but the model '
                                          r'outputs 4 class scores'):
         totals.read()
-    # with good labels the guard changes nothing
+    # with good labels the watch changes nothing
     a, b = mlp(), mlp()
-    for net, guard in ((a, False), (b, True)):
+    for net, watch in ((a, False), (b, True)):
         opt, totals = torch.optim.SGD(net.parameters(), lr=0.1), train6.EpochTotals('cpu')
         for X, y in labelled_batches(bad_at=1, bad_label=0):
-            train6.train_step(net, X, y, loss, opt, totals, guard_labels=guard)
+            train6.train_step(net, X, totals.watch_labels(y, 4) if watch else y, loss, opt,
+                              totals)
         assert totals.read()[1] > 0
     for p, q in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(p, q)
+
+
+class CountOps(TorchDispatchMode):
+    """Records the name of every tensor operation torch dispatches inside the `with`."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(func.overloadpacket.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+LABEL_CHECK_OPS = {'min', 'max', 'minimum', 'maximum', 'clamp', 'where', 'lt', 'ge', 'bitwise_or'}
+
+
+def test_one_train_step_runs_the_plain_steps_operations_and_the_totals_only():
+    # The fast path's step: exactly the operations of the textbook step (forward, loss,
+    # backward, SGD) plus the on-device totals. A label check in every step (min, max, clamp,
+    # where, ... on the device) would add operations, and device work, to every batch.
+    X, y = make_data(32)
+    loss = nn.CrossEntropyLoss()
+    ours, plain = mlp(), mlp()
+    opt_ours = torch.optim.SGD(ours.parameters(), lr=0.1)
+    opt_plain = torch.optim.SGD(plain.parameters(), lr=0.1)
+    totals, reference = train6.EpochTotals('cpu'), train6.EpochTotals('cpu')
+    for _ in range(2):  # the second step is counted: the first may create optimizer state
+        with CountOps() as step:
+            train6.train_step(ours, X, y, loss, opt_ours, totals)
+        with CountOps() as textbook:
+            opt_plain.zero_grad(set_to_none=True)
+            y_hat = plain(X)
+            l = loss(y_hat, y)
+            reference.add(l * len(y), y_hat, y)  # what train_step adds to its totals
+            l.backward()
+            opt_plain.step()
+    assert sorted(step.ops) == sorted(textbook.ops)
+    assert not LABEL_CHECK_OPS & set(step.ops), step.ops
+
+
+def test_on_an_accelerator_labels_are_checked_once_per_loader_not_per_step():
+    # The policy train_ch6 applies on a GPU (a device name is enough: nothing runs there).
+    from my_utils.fastdata import DeviceLoader
+    from my_utils.labelguard import LabelGuard
+    gpu, loss = torch.device('cuda'), nn.CrossEntropyLoss()
+    totals = train6.EpochTotals('cpu')
+    totals.num_classes = 4
+    X, y = make_data(64)
+    # A DeviceLoader read its labels' range when it was built: later batches cost nothing.
+    built = DeviceLoader(torch.zeros(64, 1, 4, 4, dtype=torch.uint8), y, 16)
+    assert built.label_range == (int(y.min()), int(y.max()))
+    guard = LabelGuard(built, gpu, loss, (nn.CrossEntropyLoss,))
+    guard.learn(totals)
+    assert guard.label_range == built.label_range
+    labels = [yb for _, yb in built]
+    with CountOps() as counted:
+        for epoch in (1, 2):
+            for yb in labels:
+                assert guard.labels_for_step(yb, totals, epoch) is yb
+    assert counted.ops == []
+    # Labels on the host are checked there, before they move: a bad one is named.
+    guard = LabelGuard([(X, y)], gpu, loss, (nn.CrossEntropyLoss,))
+    guard.learn(totals)
+    assert guard.label_range is None and guard.active
+    bad = y.clone()
+    bad[5] = 4
+    with pytest.raises(ValueError, match=r'the labels go up to 4, but the model outputs 4'):
+        guard.labels_for_step(bad, totals, 2)
+    # On the CPU the loss raises by itself: no guard at all.
+    assert not LabelGuard([(X, y)], torch.device('cpu'), loss, (nn.CrossEntropyLoss,)).active
+
+
+def test_a_device_loader_whose_labels_exceed_the_outputs_is_refused_at_the_first_batch():
+    # Its range was read when it was built, so a bad label in its last batch is named before
+    # the first step, and the weights are as they were.
+    from my_utils.fastdata import DeviceLoader
+    X, y = make_data(64)
+    y[-1] = 6
+    images = torch.zeros(64, 1, 4, 4, dtype=torch.uint8)
+    train = DeviceLoader(images, y, 16)
+    test = DeviceLoader(images, y.clamp(max=3), 16)
+    net = nn.Sequential(nn.Flatten(), mlp())
+    before = state(net)
+    with pytest.raises(ValueError, match=r'^train_ch6: epoch 1, batch 1: the labels go up to 6'):
+        train_ch6(net, train, test, 1, 0.1, init=None, **quiet())
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0)
 
 
 def test_ignore_index_labels_are_not_out_of_range():
@@ -1106,6 +1207,27 @@ def test_progress_in_a_log_file_writes_a_line_every_few_seconds_at_most(monkeypa
     lines = log.getvalue().splitlines()
     assert 4 <= len(lines) <= 6  # 30 s, a line every 5 s at most
     assert all(re.fullmatch(r'epoch 1/1: batch \d+, [\d,]+ examples/s', line) for line in lines)
+
+
+def test_progress_listeners_get_values_and_the_line_is_rendered_from_them():
+    from my_utils.progress import Progress, render
+    events = []
+    progress = Progress(2, 10, shown=False, listeners=[events.append])
+    for epoch in (1, 2):
+        progress.start_epoch(epoch)
+        for i in range(1, 11):
+            progress.batch(i, 64 * i, *((0.5, 0.75) if progress.is_mark(i) else ()))
+        done = progress.end_epoch(10, 2.0, 640, 1.5, 0.4, 0.8, 0.7)
+    assert len(events) == 22 and events[-1] is done and done.done
+    first = events[0]
+    assert (first.epoch, first.num_epochs, first.batch, first.num_batches, first.examples) == (
+        1, 2, 1, 10, 64)
+    assert first.loss is None and events[1].loss == 0.5 and events[1].acc == 0.75  # a fifth
+    assert (done.loss, done.acc, done.test_acc, done.epoch_seconds) == (0.4, 0.8, 0.7, 2.0)
+    assert done.seconds_left == 0 and done.examples_per_sec == 640 / 1.5
+    assert render(done) == 'epoch 2/2: loss 0.400, train acc 0.800, test acc 0.700 (2.0 s)'
+    assert re.fullmatch(r'epoch 1/2: batch 1/10, [\d,]+ examples/s, \d+:\d\d left',
+                        render(first))
 
 
 def test_train_ch6_progress_goes_to_stderr_not_to_d2l_lines(monkeypatch, capsys):
