@@ -5,12 +5,13 @@
 The same SGD steps (same initial weights, batch and data) are timed the classic way (DataLoader,
 two host syncs per step, as d2l's train_ch6) and on the fast path (the split on the device,
 mu.train_step), alternating; benchmarks/README.md says how and why.  The coursework models come
-from my_utils.repro.models, which tests/test_models.py checks against the notebooks.
+from audit.models, which tests/test_models.py checks against the notebooks.
 """
 import argparse
 import contextlib
 import copy
 import datetime
+import json
 import os
 import platform
 import resource
@@ -27,7 +28,7 @@ from torch.utils import data as tdata
 from torchvision import transforms
 
 import my_utils as mu
-from my_utils.repro import models
+from audit import models
 
 
 def lenet():  # d2l's LeNet-5: sigmoid activations and average pooling
@@ -49,7 +50,7 @@ MODELS = {
     '05': ('05 KMNIST patch mixer', models.net_05, 0.01, 'fashion'),
 }
 ALIASES = {'softmax-regression': 'softmax', 'seed001': '02', 'seed-001': '02'}
-EXTRA_PATHS = {'compiled': 'fast+compile', 'channels_last': 'fast+channels_last'}
+EXTRA_PATHS = {'amp': 'fast+amp', 'compiled': 'fast+compile', 'channels_last': 'fast+channels_last'}
 CPU_TARGETS = {'softmax': 10.0, 'lenet': 2.5, '02': 2.0}  # the issue's, batch 64 on 2 cores
 
 
@@ -153,6 +154,10 @@ def peak_memory_mib(device):
     return rss / (2**20 if sys.platform == 'darwin' else 2**10)
 
 
+def has_conv(net):  # channels_last changes only 4-D weights, i.e. convolutions
+    return any(p.dim() == 4 for p in net.parameters())
+
+
 def bench_model(key, batch, device, args):
     label, build, lr, kind = MODELS[key]
     classic_loader, fast_loader, note = make_loaders(kind, batch, device, args.n_train)
@@ -176,9 +181,11 @@ def bench_model(key, batch, device, args):
 
     paths = {'classic': path(classic_steps, classic_loader),
              'fast': path(fast_steps, fast_loader, amp=amp)}
+    if args.amp_path and device.type == 'cuda':
+        paths['amp'] = path(fast_steps, fast_loader, amp=True)
     if args.compile:
         paths['compiled'] = path(fast_steps, fast_loader, compile_it=True, amp=amp, compiled=True)
-    if args.channels_last:
+    if args.channels_last and has_conv(base):  # a net without convolutions is unchanged
         paths['channels_last'] = path(fast_steps, fast_loader, channels_last=True, amp=amp)
     step_s = {name: warm_up(run, loader, args, device) for name, (run, loader) in paths.items()}
     # Untimed steps per run let new workers fill their queue (2 batches each); one is enough
@@ -218,9 +225,11 @@ def header(device, args):
             f'{mu.get_dataloader_workers()} | Python {platform.python_version()} | '
             f'{datetime.datetime.now().isoformat(timespec="seconds")}')
     extras = [text for on, text in [(args.amp and gpu, 'amp bf16'),
+                                    (args.amp_path and gpu, 'one more path, fast + bf16 autocast'),
                                     (args.compile, 'one more path, fast + mu.compile_model'),
                                     (args.channels_last, 'one more path, fast + the net in '
-                                                         'channels_last layout')] if on]
+                                                         'channels_last layout (nets with '
+                                                         'convolutions)')] if on]
     return line if args.seed_001_base_run else (
         f'{line}\n# SGD; per model: up to {args.warmup} warm-up steps, then the median of '
         f'{args.repeats} alternating classic/fast runs of `steps` timed steps'
@@ -234,7 +243,8 @@ def format_table(rows, device, markdown=False):
     cols.append('peak CUDA MiB' if device.type == 'cuda' else 'peak RSS MiB (process-wide)')
     body = [[r['model'], f"{r['params']:,}", str(r['batch']), str(r['steps']),
              f"{r['classic']:,.0f}", f"{r['fast']:,.0f}", f"{r['ratio']:.2f}x"]
-            + [c for name in extras for c in (f"{r[name]:,.0f}", f"{r['ratio_' + name]:.2f}x")]
+            + [c for name in extras for c in ((f"{r[name]:,.0f}", f"{r['ratio_' + name]:.2f}x")
+                                              if name in r else ('-', '-'))]
             + [f"{r['peak_mib']:,.0f}"] for r in rows]
     if markdown:
         lines = ['| ' + ' | '.join(cells) + ' |'
@@ -285,6 +295,14 @@ def seed_001_base_run(device, args):
     return history
 
 
+def write_rows(path, head, rows):
+    """The rows so far as JSON, written through a rename (a reader never sees half a file)."""
+    tmp = f'{path}.tmp'
+    with open(tmp, 'w') as f:
+        json.dump({'header': head, 'rows': rows}, f, indent=1)
+    os.replace(tmp, path)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     add = p.add_argument
@@ -297,12 +315,16 @@ def parse_args(argv=None):
     add('--max-steps', type=int, help='most sized steps (default 200 CPU, 900 CUDA)')
     add('--warmup', type=int, default=5, help='untimed first steps per path and model')
     add('--amp', action='store_true', help='bf16 autocast in the fast paths (CUDA only)')
+    add('--amp-path', action='store_true',
+        help='also time the fast path with bf16 autocast, beside the float32 one (CUDA only)')
     add('--compile', action='store_true', help='also time the fast path with mu.compile_model')
     add('--channels-last', action='store_true',
-        help='also time the fast path with the net in channels_last layout')
+        help='also time the fast path with the net in channels_last layout (nets with '
+             'convolutions only)')
     add('--cifar-width', type=int, help="03's first width: 32 the report's (default on CUDA), "
                                         '16 a quarter of the convolution work (default on CPU)')
     add('--markdown', action='store_true', help='print markdown tables')
+    add('--json', help='write the rows and the header to this JSON file after every row')
     add('--n-train', type=int, help='only the first N training examples (smoke tests)')
     add('--seed-001-base-run', action='store_true',
         help="time seed 001's full base run through mu.train_ch6 instead")
@@ -343,6 +365,8 @@ def main(argv=None):
             print(f"  {row['model']:<32} batch {batch:>4}: classic {row['classic']:>10,.0f} "
                   f"fast {row['fast']:>10,.0f} ex/s  ({row['ratio']:.2f}x)", flush=True)
             batch_rows.append(row)
+            if args.json:  # after every row: a run cut short still leaves what it measured
+                write_rows(args.json, header(device, args), rows + batch_rows)
         print(f'\n{format_table(batch_rows, device, args.markdown)}\n')
         rows += batch_rows
     for line in target_lines(rows, device):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from my_utils.repro import models
+from audit import models
 from my_utils.synthetic import write_fake_kmnist
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / 'benchmarks'
