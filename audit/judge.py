@@ -5,7 +5,10 @@ Rows come from the variant's module (its one definition), the runs from the stor
 trained. A row's role: 'reported' (a number of the report), 'reading' (another way the report may
 have made a number it explains), 'beyond' (neither).
 """
+import datetime
+import functools
 import statistics
+import subprocess
 from pathlib import Path
 
 from . import rule, variants
@@ -261,8 +264,33 @@ def _provenance(lab):
                  'model, no data checksum and only the versions known at migration, and their set-up '
                  'fingerprint was computed at migration (so it matches by construction); their rows are '
                  'named in the every-run file by "cpu (model not recorded)". ')
+    late = [r for r in runs if _commit_after_run(r)]
+    if late:
+        text += (f'For {len(late)} runs the recorded commit was made after the run itself (by up to '
+                 f"{max(_commit_after_run(r) for r in late):.1f} days): it was filled in at migration, so "
+                 'it does not name the code that trained them. ')
     devices = sorted({r.get('hardware') or r.get('device') for r in runs})
     return text + 'Hardware: ' + '; '.join(devices) + '.'
+
+
+@functools.lru_cache(maxsize=None)
+def _commit_date(commit):
+    """When a commit was made (naive UTC), from this checkout's history; None when unknown."""
+    try:
+        out = subprocess.run(['git', '-C', str(Path(__file__).resolve().parent), 'show', '-s', '--format=%ct',
+                              commit.split('+')[0]], capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return datetime.datetime.utcfromtimestamp(int(out)) if out.isdigit() else None
+
+
+def _commit_after_run(record):
+    """Days by which a run's recorded commit postdates the run (0 when it does not, or is unknown)."""
+    made = _commit_date(record['commit']) if record.get('commit') else None
+    if made is None:
+        return 0
+    days = (made - datetime.datetime.fromisoformat(record['date'][:19])).total_seconds() / 86400
+    return days if days > 1 else 0  # a day: sessions logged local times; migration came days later
 
 
 def _intro(lab, summary):

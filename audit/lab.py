@@ -180,7 +180,7 @@ class Lab:
     def table(self):
         """Every reported row beside ours, with the verdict and one sentence (Markdown)."""
         from . import judge, report
-        return Markdown(report.lesson_cell(judge.summarize(self)).split('\n\n')[0])
+        return Markdown(report.reported_table(judge.summarize(self)))
 
     def readings(self):
         """Each miss with its readings and whether they fit (Markdown)."""

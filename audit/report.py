@@ -62,16 +62,7 @@ def render_report(summary):
     if summary['not_yet_run']:
         lines += [f"**Not yet run.** {summary['not_yet_run']['why']} Run "
                   f"`{summary['not_yet_run']['command']}` where it is.", '']
-    lines += ['## Every reported row', '',
-              '| row | reported | ours: mean ± std (min..max, n) | verdict | in one sentence |',
-              '| --- | --- | --- | --- | --- |']
-    for row in summary['rows']:
-        if row['role'] == 'reported':
-            lines.append(f"| {row['row']} | {reported_text(row)} | {ours_text(row)} | "
-                         f"{row['verdict']} | {row['sentence']} |")
-    for number in summary['other_numbers']:
-        lines.append(f"| {number['what']} | {number['reported']} | - | not yet run | {number['why']} |")
-    lines += ['', summary['counts_sentence'], '']
+    lines += ['## Every reported row', '', reported_table(summary), '', summary['counts_sentence'], '']
     if summary['sign_tests']:
         lines += ['## Across the table', '']
         lines += [f"- {test['sentence']}" for test in summary['sign_tests']] + ['']
@@ -161,17 +152,21 @@ def results_lines(reports):
     return '\n'.join(lines)
 
 
+def reported_table(summary):
+    """Every reported number of a variant: reported, ours, the verdict and one sentence."""
+    lines = ['| row | reported | ours: mean ± std (min..max, n) | verdict | in one sentence |',
+             '| --- | --- | --- | --- | --- |']
+    lines += [f"| {row['row']} | {reported_text(row)} | {ours_text(row)} | {row['verdict']} | {row['sentence']} |"
+              for row in summary['rows'] if row['role'] == 'reported']
+    lines += [f"| {number['what']} | {number['reported']} | - | not yet run | {number['why']} |"
+              for number in summary['other_numbers']]
+    return '\n'.join(lines)
+
+
 def lesson_cell(summary):
     """The markdown a lesson shows between its results markers."""
-    lines = ['| row | reported | ours | verdict | in one sentence |', '| --- | --- | --- | --- | --- |']
-    for row in summary['rows']:
-        if row['role'] == 'reported':
-            lines.append(f"| {row['row']} | {reported_text(row)} | {ours_text(row)} | {row['verdict']} | "
-                         f"{row['sentence']} |")
-    for number in summary['other_numbers']:
-        lines.append(f"| {number['what']} | {number['reported']} | - | not yet run | {number['why']} |")
-    return '\n'.join(lines + ['', summary['counts_sentence'] + ' The audit, with every reading and run: '
-                              f"[reports/{summary['name']}.md](../reports/{summary['name']}.md)."])
+    return (reported_table(summary) + '\n\n' + summary['counts_sentence'] + ' The audit, with every reading '
+            f"and run: [reports/{summary['name']}.md](../reports/{summary['name']}.md).")
 
 
 def replace_between(text, body):
@@ -197,15 +192,14 @@ def update_tables(repo):
 
 def update_lesson(path, body):
     """Replace the results cell of a lesson notebook (its outputs and other cells untouched)."""
+    import nbformat
     if not path.exists():
         return False
-    nb = json.loads(path.read_text())
-    for cell in nb['cells']:
-        source = ''.join(cell['source'])
-        if cell['cell_type'] == 'markdown' and START in source:
-            new = replace_between(source, body)
-            cell['source'] = new.splitlines(keepends=True)
-            path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == 'markdown' and START in cell.source:
+            cell.source = replace_between(cell.source, body)
+            nbformat.write(nb, path)
             return True
     return False
 
