@@ -164,3 +164,22 @@ def test_a_real_ctrl_c_ends_with_one_line_exit_130_and_the_report_of_what_is_sto
     assert out.count('interrupted: every finished run is stored') == 1 and 'Traceback' not in out
     assert (tmp_path / '01_fashion_mixer_conv_stem.md').exists()  # the report of what is stored
     assert [r['seed'] for r in RunStore(runs / '01_fashion_mixer_conv_stem').records()] == [0]
+
+
+@needs_data
+def test_a_killed_process_leaves_no_lock_and_the_next_command_sees_the_run_as_not_run(tmp_path):
+    runs = tmp_path / 'runs'
+    child = subprocess.Popen([sys.executable, '-m', 'audit', '01', '--rows', 'base', '--seed', '0',
+                              '--device', 'cpu', '--train-only', '--runs', str(runs)], cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)
+    for line in child.stdout:
+        if line.startswith('--- base, seed 0'):
+            time.sleep(2)
+            os.killpg(child.pid, signal.SIGKILL)  # no handler runs: as a crash or kill -9
+            break
+    child.wait(timeout=60)
+    left = sorted(p.name for p in (runs / '01_fashion_mixer_conv_stem').iterdir())
+    assert left == ['manifest.json']  # no lock, no half-written run
+    again = run_command('01', '--rows', 'base', '--stored-only', '--train-only', '--runs', str(runs))
+    assert again.returncode == 0 and 'base, seed 0: not run yet' in again.stdout
