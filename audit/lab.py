@@ -128,6 +128,8 @@ class Lab:
     def _train(self, spec, seed, train):
         set_seed(seed)
         start = time.time()
+        # The commit of the code that trains: taken now, since the checkout may move on during the run.
+        self._commit = provenance.commit(self.settings.repo)
         try:
             history = train()
         except KeyboardInterrupt as err:
@@ -162,6 +164,7 @@ class Lab:
                   **provenance.environment(history.device or 'cpu', self.settings.repo,
                                            self.settings.data and Path(self.settings.data)),
                   'history': history.to_dict()}
+        record['commit'] = getattr(self, '_commit', record['commit'])  # the commit the run started at
         return record
 
     def _write_manifest(self):
