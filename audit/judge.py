@@ -129,8 +129,9 @@ def summarize(lab, figure=None):
         'figure': figure}
     summary['counts_sentence'] = _counts_sentence(summary['counts'])
     if not_yet:
-        summary['counts_sentence'] = (f"Not yet run: {not_yet['why']} ({summary['counts']['reported']} reported "
-                                      f"rows and {len(summary['other_numbers'])} other reported numbers)")
+        rows = summary['counts']['reported']
+        summary['counts_sentence'] = (f"Not yet run: {rows} reported row{'s' * (rows != 1)} and "
+                                      f"{len(summary['other_numbers'])} other reported numbers. {not_yet['why']}")
     summary['intro'] = _intro(lab, summary)
     return summary
 

@@ -137,8 +137,7 @@ def plan(quick, device):
     def later(lab):
         # `extra` trains the final set-up for the epochs seed 0's validation run chose.
         validation = lab.records('extra: validation')
-        if not validation:
-            print('the validation run is not stored yet, so the extra row cannot run')
+        if not validation:  # not stored yet: `extra` is declared once it is
             return []
         chosen = validation[0]['best_epoch']
         return [row('extra', f'final set-up, {chosen} epochs chosen on the validation split', None,
