@@ -9,10 +9,9 @@ from .lab import Lab, Markdown, row  # noqa: F401
 
 
 def stored(key):
-    """A Lab over the stored runs of one variant (rows from its last manifest): no training."""
-    from . import settings, variants
-    name = variants.load(key).NAME
+    """A Lab over the stored runs of one variant, rows from its module (as the report): no training."""
+    from . import judge, settings
     runs = settings.current().runs
     if not runs:  # opened by hand: the checkout's reports/runs/
         runs = Path(__file__).resolve().parents[1] / 'reports' / 'runs'
-    return Lab.from_store(name, Path(runs) / name)
+    return judge.open_lab(key, Path(runs))

@@ -28,16 +28,17 @@ def problems(repo):
                 if not committed.exists() or committed.read_text() != (fresh / page).read_text():
                     found.append(f'reports/{page} is not what the stored runs give: run '
                                  f'`python -m audit {name[:2]} --report-only`')
-        summary = report.summary_json(reports)
+        judged = report.summaries(reports)
+        summary = report.summary_json(judged)
         committed = reports / 'summary.json'
         if not committed.exists() or json.loads(committed.read_text()) != json.loads(json.dumps(summary)):
             found.append('reports/summary.json is not what the stored runs give: run '
                          '`python -m audit all --report-only`')
         readme = (repo / 'README.md').read_text()
-        if report.replace_between(readme, report.results_lines(reports)) != readme:
+        if report.replace_between(readme, report.results_lines(judged)) != readme:
             found.append('the README results lines are not what the stored runs give: run '
                          '`python -m audit all --report-only`')
-        for s in report.summaries(reports):
+        for s in judged:
             lesson = repo / 'notebooks' / f"{s['name']}.ipynb"
             if lesson.exists() and report.START in lesson.read_text():
                 cell = next(''.join(c['source']) for c in json.loads(lesson.read_text())['cells']

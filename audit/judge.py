@@ -52,17 +52,6 @@ def _points(value):
     return f'{value * 100:.1f} points'
 
 
-def _fail_words(v, failure):
-    """'2 of 8 seeds diverged (rate 95 % interval 3-65 %) in epoch 93, 96'."""
-    if v.failures is None:
-        return ''
-    way = 'diverged' if failure == 'nan' or (v.diverged_epochs and not v.at_chance) else 'failed'
-    lo, hi = v.rate_ci
-    epochs = f" in epoch {', '.join(map(str, v.diverged_epochs))}" if v.diverged_epochs else ''
-    return (f'{v.failures} of {v.n} seeds {way}{epochs} (95 % interval of the rate: '
-            f'{lo * 100:.0f} to {hi * 100:.0f} %)')
-
-
 def row_record(spec, records):
     """One row's numbers and words (a JSON-able dict)."""
     rs = rule_spec(spec)

@@ -54,18 +54,6 @@ class Lab:
         self.store = RunStore(folder)
         self.rows = {}
 
-    @classmethod
-    def from_store(cls, name, folder):
-        """A Lab over stored runs only (for the report): rows from the notebook's last manifest."""
-        lab = cls.__new__(cls)
-        lab.name, lab.quick = name, False
-        lab.settings = settings_module.Settings(quick=False, stored_only=True, runs=str(Path(folder).parent))
-        lab.store = RunStore(folder)
-        manifest = Path(folder) / 'manifest.json'
-        rows = json.loads(manifest.read_text())['rows'] if manifest.exists() else []
-        lab.rows = {r['row']: r for r in rows}
-        return lab
-
     def __repr__(self):
         mode = 'quick (a subset, 1 epoch: checks the code, judges nothing)' if self.quick else 'full'
         where = f'runs/{self.store.folder.name}/' if self.store.folder else 'memory (nothing is written)'
@@ -227,12 +215,6 @@ def is_current(record, spec):
     added = set(spec.get('left_at_default') or ()) - set(stored)
     current = {k: v for k, v in spec['setup_values'].items() if k not in added}
     return json.loads(json.dumps(current, sort_keys=True, default=str)) == stored
-
-
-def explained_rows(spec):
-    """The rows a hypothesis row explains (its `explains`, one id or a list)."""
-    explains = spec.get('explains') or []
-    return [explains] if isinstance(explains, str) else list(explains)
 
 
 def _show(record):

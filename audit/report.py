@@ -132,18 +132,18 @@ def summaries(reports):
     return [judge.summarize(judge.open_lab(name, Path(reports) / 'runs')) for name in variants.names()]
 
 
-def summary_json(reports):
-    """reports/summary.json: per variant and row, the numbers and words of the tables, as data."""
+def summary_json(judged):
+    """reports/summary.json from summaries(): per variant and row, the tables' numbers and words."""
     return {'rule': rule.RULE_TEXT,
             'variants': {s['name']: {k: v for k, v in s.items() if k not in ('intro', 'figure')}
-                         for s in summaries(reports)}}
+                         for s in judged}}
 
 
-def results_lines(reports):
-    """The README's results: one line per variant, counted over every reported row."""
+def results_lines(judged):
+    """The README's results from summaries(): one line per variant, over every reported row."""
     lines = ['| variant | every reported row, by the rule | base row: reported, ours | report |',
              '| --- | --- | --- | --- |']
-    for s in summaries(reports):
+    for s in judged:
         base = next((r for r in s['rows'] if r['row'] == 'base'), None)
         base_text = (f"{reported_text(base)}, {ours_text(base)}" if base and base['n'] else
                      f"{reported_text(base)}, not yet run" if base else '-')
@@ -182,11 +182,12 @@ def update_tables(repo):
     repo = Path(repo)
     reports = repo / 'reports'
     readme = repo / 'README.md'
-    new = replace_between(readme.read_text(), results_lines(reports))
+    judged = summaries(reports)
+    new = replace_between(readme.read_text(), results_lines(judged))
     if new is not None:
         readme.write_text(new)
-    write_json(reports / 'summary.json', summary_json(reports))
-    for s in summaries(reports):
+    write_json(reports / 'summary.json', summary_json(judged))
+    for s in judged:
         update_lesson(repo / 'notebooks' / f"{s['name']}.ipynb", lesson_cell(s))
 
 
